@@ -1,0 +1,213 @@
+"""An OpenAI-compatible proxy whose SDK calls are instrumented, so they emit golden spans.
+
+Each request's JSON body becomes the keyword arguments of the matching
+official OpenAI SDK call (async client; ``AsyncAzureOpenAI`` for the Azure
+``/openai/deployments/{deployment}/...`` paths). The upstream is the fake
+OpenAI server; ``X-Cassette-Name`` is forwarded to it. Spans are exported
+over OTLP/HTTP to ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+
+A caller's ``traceparent`` sets the trace of the instrumentation span (as a
+local parent, so the span is exported exactly as for an untraced call): the
+recorder uses it to pick the span of each request.
+
+Run: ``python openai_proxy.py [--host 127.0.0.1] [--port 8080 | --fd N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+CASSETTE_HEADER = "X-Cassette-Name"
+DEFAULT_API_VERSION = "2024-10-21"
+CONVENTIONS = ("openinference",)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxySettings:
+    """Where the upstream is and how to reach it; read once from the environment."""
+
+    base_url: str = "https://api.openai.com/v1"
+    api_key: str = "unused"
+    azure_endpoint: str = ""
+    azure_api_key: str = "unused"
+    api_version: str = DEFAULT_API_VERSION
+    timeout: float = 60.0
+
+    @classmethod
+    def from_env(cls) -> ProxySettings:
+        env = os.environ
+        base_url = env.get("OPENAI_BASE_URL", cls.base_url)
+        return cls(
+            base_url=base_url,
+            api_key=env.get("OPENAI_API_KEY", cls.api_key),
+            azure_endpoint=env.get("AZURE_OPENAI_ENDPOINT") or base_url.removesuffix("/v1"),
+            azure_api_key=env.get("AZURE_OPENAI_API_KEY", cls.azure_api_key),
+            api_version=env.get("OPENAI_API_VERSION", cls.api_version),
+        )
+
+
+# Path (after /v1 or /openai/deployments/{deployment}) -> SDK method, given a client.
+ENDPOINTS: dict[str, Callable[[Any], Callable[..., Any]]] = {
+    "/chat/completions": lambda c: c.chat.completions.create,
+    "/completions": lambda c: c.completions.create,
+    "/embeddings": lambda c: c.embeddings.create,
+    "/images/generations": lambda c: c.images.generate,
+    "/audio/transcriptions": lambda c: c.audio.transcriptions.create,
+    "/audio/translations": lambda c: c.audio.translations.create,
+    "/responses": lambda c: c.responses.create,
+}
+
+
+def instrument(convention: str) -> None:
+    """Install the convention's instrumentation before any client is made."""
+    if convention not in CONVENTIONS:
+        raise SystemExit(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+    os.environ.setdefault("OTEL_TRACES_EXPORTER", "otlp")
+    os.environ.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    os.environ.setdefault("OTEL_METRICS_EXPORTER", "none")
+    os.environ.setdefault("OTEL_LOGS_EXPORTER", "none")
+    from opentelemetry.instrumentation.auto_instrumentation import initialize
+
+    initialize()  # loads the distro and every installed instrumentor: only openinference's here
+
+
+def create_app(settings: ProxySettings) -> FastAPI:
+    """The FastAPI app; clients are made lazily, one per (Azure deployment, API version)."""
+    import openai  # after instrument(), so the SDK is already wrapped when clients are made
+
+    app = FastAPI(title="testopeninference OpenAI proxy")
+    clients: dict[tuple[str, str], Any] = {}
+
+    def client_for(deployment: str | None, api_version: str | None) -> Any:
+        key = (deployment or "", api_version or "")
+        if key not in clients:
+            if deployment is None:
+                clients[key] = openai.AsyncOpenAI(
+                    base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout, max_retries=0
+                )
+            else:
+                clients[key] = openai.AsyncAzureOpenAI(
+                    azure_endpoint=settings.azure_endpoint,
+                    azure_deployment=deployment,
+                    api_key=settings.azure_api_key,
+                    api_version=api_version or settings.api_version,
+                    timeout=settings.timeout,
+                    max_retries=0,
+                )
+        return clients[key]
+
+    async def forward(request: Request, endpoint: str, deployment: str | None = None) -> Response:
+        call = ENDPOINTS[endpoint](client_for(deployment, request.query_params.get("api-version")))
+        kwargs = await _arguments(request)
+        extra_headers = {CASSETTE_HEADER: request.headers[CASSETTE_HEADER]} if CASSETTE_HEADER in request.headers else {}
+        token = _attach_trace(request.headers)
+        try:
+            result = await call(**kwargs, extra_headers=extra_headers)
+        except openai.APIStatusError as error:
+            return Response(
+                content=error.response.content,
+                status_code=error.status_code,
+                media_type=error.response.headers.get("content-type", "application/json"),
+            )
+        except openai.APIError as error:
+            body = {"error": {"message": f"upstream call failed: {error}", "type": "proxy_error", "code": None}}
+            return JSONResponse(body, status_code=502)
+        finally:
+            _detach(token)
+        if isinstance(result, (openai.AsyncStream,)):
+            return StreamingResponse(_sse(result), media_type="text/event-stream")
+        return Response(content=_to_json(result), media_type="application/json")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for endpoint in ENDPOINTS:
+        _route(app, f"/v1{endpoint}", forward, endpoint)
+        _route(app, f"/openai/deployments/{{deployment}}{endpoint}", forward, endpoint)
+    return app
+
+
+def _route(app: FastAPI, path: str, forward: Callable[..., Any], endpoint: str) -> None:
+    async def handler(request: Request):
+        return await forward(request, endpoint, request.path_params.get("deployment"))
+
+    app.add_api_route(path, handler, methods=["POST"], name=path)
+
+
+async def _arguments(request: Request) -> dict[str, Any]:
+    """The SDK call's keyword arguments: the JSON body, or multipart fields and files."""
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        form = await request.form()
+        kwargs: dict[str, Any] = {}
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):
+                kwargs[key] = (value.filename, await value.read(), value.content_type)
+            else:
+                kwargs[key] = value
+        return kwargs
+    body = await request.body()
+    return json.loads(body) if body.strip() else {}
+
+
+def _attach_trace(headers: Any) -> object | None:
+    """Adopt the caller's trace id so its span can be found, without marking the parent remote."""
+    from opentelemetry import context, trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    remote = trace.get_current_span(TraceContextTextMapPropagator().extract(dict(headers))).get_span_context()
+    if not remote.is_valid:
+        return None
+    local = trace.SpanContext(remote.trace_id, remote.span_id, is_remote=False, trace_flags=remote.trace_flags)
+    return context.attach(trace.set_span_in_context(trace.NonRecordingSpan(local)))
+
+
+def _detach(token: object | None) -> None:
+    if token is not None:
+        from opentelemetry import context
+
+        context.detach(token)
+
+
+async def _sse(stream: Any) -> AsyncIterator[bytes]:
+    async for event in stream:
+        kind = getattr(event, "type", None)
+        prefix = f"event: {kind}\n" if isinstance(kind, str) and "." in kind else ""
+        yield f"{prefix}data: {_to_json(event)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
+def _to_json(result: Any) -> str:
+    if hasattr(result, "model_dump_json"):
+        return result.model_dump_json(exclude_unset=True)
+    if isinstance(result, str):  # e.g. audio with response_format=text
+        return json.dumps(result)
+    return json.dumps(result, default=str)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Instrumented OpenAI proxy for golden spans.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    parser.add_argument("--fd", type=int, default=None, help="serve on an already-bound socket")
+    parser.add_argument("--convention", default="openinference", choices=CONVENTIONS)
+    args = parser.parse_args(argv)
+    instrument(args.convention)
+    import uvicorn
+
+    app = create_app(ProxySettings.from_env())
+    if args.fd is not None:
+        uvicorn.run(app, fd=args.fd, log_level="warning", access_log=False)
+    else:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

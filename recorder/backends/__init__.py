@@ -1,0 +1,58 @@
+"""Backends run the instrumented proxy; the recorder only sees ``ProxyBackend``.
+
+``local`` runs ``openai_proxy.py`` as a subprocess of this interpreter. All
+backends share one contract: ``start(env)`` returns the proxy's base URL once
+``/health`` answers, ``logs()`` returns what the proxy printed, ``stop()``
+always cleans up.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Mapping
+
+from recorder.config import Settings
+from testopeninference.errors import ConfigurationError
+
+
+class ProxyBackend(abc.ABC):
+    """Runs one proxy process for a whole recording session."""
+
+    name: str
+
+    @abc.abstractmethod
+    def start(self, env: Mapping[str, str]) -> str:
+        """Start the proxy with ``env`` added to its environment; return its base URL."""
+
+    @abc.abstractmethod
+    def alive(self) -> bool:
+        """Whether the proxy is still running."""
+
+    @abc.abstractmethod
+    def logs(self) -> str:
+        """Everything the proxy has printed so far."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop the proxy; safe to call twice."""
+
+    def __enter__(self) -> ProxyBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def create_backend(settings: Settings) -> ProxyBackend:
+    """The backend named by ``settings.backend``."""
+    if settings.backend == "local":
+        from recorder.backends.local import LocalBackend
+
+        return LocalBackend(settings)
+    raise ConfigurationError(f"unknown backend {settings.backend!r}; use: local.")
+
+
+def tail(text: str, lines: int = 30) -> str:
+    """The last lines of a log, for error messages."""
+    kept = text.strip().splitlines()[-lines:]
+    return "\n".join("  | " + line for line in kept) if kept else "  | (no output)"

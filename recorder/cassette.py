@@ -1,0 +1,230 @@
+"""Cassettes: recorded OpenAI HTTP interactions in go-vcr's format (``version: 2``).
+
+A cassette is self-describing: the request to replay is its first
+interaction's request. Multipart bodies (audio) are stored as a placeholder,
+so the request's ``form`` mapping (a go-vcr field) names the form fields; a
+value starting with ``@`` names a file in ``testdata/`` beside or inside the
+cassettes directory. Cassettes recorded by the reference harness carry no
+``form``; ``REFERENCE_MULTIPART_FORMS`` supplies theirs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from testopeninference.errors import CassetteNotFoundError, InvalidCassetteError
+
+CASSETTE_FORMAT_VERSION = 2
+MULTIPART_PLACEHOLDER = "[multipart form data omitted]"
+FILE_PREFIX = "@"
+
+REFERENCE_MULTIPART_FORMS: dict[str, dict[str, list[str]]] = {
+    "audio-transcription-basic": {
+        "file": ["@sunrise_fact.wav"],
+        "model": ["whisper-1"],
+        "language": ["en"],
+        "response_format": ["json"],
+    },
+    "audio-translation-basic": {
+        "file": ["@sunrise_fact.wav"],
+        "model": ["whisper-1"],
+        "response_format": ["json"],
+    },
+}
+"""Form fields of the reference harness's audio cassettes, which omit them."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    url: str
+    headers: dict[str, list[str]]
+    body: str
+    form: dict[str, list[str]]
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path
+
+    @property
+    def query(self) -> str:
+        return urlsplit(self.url).query
+
+    @property
+    def is_multipart(self) -> bool:
+        return header(self.headers, "content-type").startswith("multipart/") or self.body == MULTIPART_PLACEHOLDER
+
+    def json(self) -> object:
+        """The JSON body (``None`` for an empty body)."""
+        return json.loads(self.body) if self.body.strip() else None
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedResponse:
+    code: int
+    status: str
+    headers: dict[str, list[str]]
+    body: str
+
+    @property
+    def is_event_stream(self) -> bool:
+        return header(self.headers, "content-type").startswith("text/event-stream")
+
+
+@dataclasses.dataclass(frozen=True)
+class Interaction:
+    request: RecordedRequest
+    response: RecordedResponse
+
+
+@dataclasses.dataclass(frozen=True)
+class Cassette:
+    name: str
+    path: Path
+    interactions: tuple[Interaction, ...]
+
+    @property
+    def request(self) -> RecordedRequest:
+        """The request this cassette replays: the first interaction's."""
+        return self.interactions[0].request
+
+    def form_fields(self) -> dict[str, str]:
+        """Multipart text fields (first value of each), files excluded."""
+        form = self.request.form or REFERENCE_MULTIPART_FORMS.get(self.name, {})
+        return {key: values[0] for key, values in form.items() if values and not values[0].startswith(FILE_PREFIX)}
+
+    def form_files(self) -> dict[str, Path]:
+        """Multipart file fields, resolved to the files in ``testdata/``."""
+        form = self.request.form or REFERENCE_MULTIPART_FORMS.get(self.name, {})
+        files = {}
+        for key, values in form.items():
+            if values and values[0].startswith(FILE_PREFIX):
+                files[key] = self._testdata_file(values[0][len(FILE_PREFIX) :])
+        return files
+
+    def _testdata_file(self, filename: str) -> Path:
+        folder = self.path.parent
+        candidates = [folder / "testdata" / filename, folder.parent / "testdata" / filename]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+        looked = ", ".join(str(c) for c in candidates)
+        raise InvalidCassetteError(f"{self.path}: form file {filename!r} not found (looked in {looked}); add it there.")
+
+
+def header(headers: dict[str, list[str]], name: str) -> str:
+    """First value of a header, matched case-insensitively ('' when absent)."""
+    for key, values in headers.items():
+        if key.lower() == name.lower() and values:
+            return values[0]
+    return ""
+
+
+def validate_name(name: str) -> str:
+    """Refuse names that could escape the cassettes directory."""
+    if not _NAME.match(name) or ".." in name:
+        raise InvalidCassetteError(
+            f"invalid cassette name {name!r}: use letters, digits, '.', '_' and '-' only (no path separators or '..')."
+        )
+    return name
+
+
+def load_cassette(path: Path) -> Cassette:
+    """Read and validate one cassette file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CassetteNotFoundError(f"cassette file {path} does not exist.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(error, "problem", None) or str(error)
+        raise InvalidCassetteError(f"{where}: malformed cassette YAML ({problem}); fix or delete the file.") from None
+    return _parse(path, data)
+
+
+def _parse(path: Path, data: object) -> Cassette:
+    if not isinstance(data, dict):
+        raise InvalidCassetteError(f"{path}: a cassette must be a YAML mapping with 'version' and 'interactions'.")
+    if data.get("version") != CASSETTE_FORMAT_VERSION:
+        raise InvalidCassetteError(
+            f"{path}: cassette format version {data.get('version')!r} is not supported "
+            f"(expected {CASSETTE_FORMAT_VERSION}, go-vcr's format); re-record the cassette."
+        )
+    raw = data.get("interactions")
+    if not isinstance(raw, list) or not raw:
+        raise InvalidCassetteError(f"{path}: the cassette has no interactions; re-record it or delete it.")
+    try:
+        interactions = tuple(_interaction(item) for item in raw)
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidCassetteError(f"{path}: malformed interaction ({error!r}); fix or re-record the cassette.") from None
+    return Cassette(name=path.stem, path=path, interactions=interactions)
+
+
+def _interaction(item: dict) -> Interaction:
+    request, response = item["request"], item["response"]
+    return Interaction(
+        request=RecordedRequest(
+            method=str(request["method"]).upper(),
+            url=str(request["url"]),
+            headers=_headers(request.get("headers")),
+            body=str(request.get("body") or ""),
+            form=_headers(request.get("form")),
+        ),
+        response=RecordedResponse(
+            code=int(response["code"]),
+            status=str(response.get("status") or ""),
+            headers=_headers(response.get("headers")),
+            body=str(response.get("body") or ""),
+        ),
+    )
+
+
+def _headers(raw: object) -> dict[str, list[str]]:
+    if not raw:
+        return {}
+    if not isinstance(raw, dict):
+        raise TypeError(f"expected a mapping of lists, got {type(raw).__name__}")
+    return {str(key): [str(v) for v in (values if isinstance(values, list) else [values])] for key, values in raw.items()}
+
+
+class CassetteLibrary:
+    """The cassettes of one directory, by name, each parsed once."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._cache: dict[str, Cassette] = {}
+
+    def names(self) -> list[str]:
+        """All cassette names, sorted."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(path.stem for path in self.directory.glob("*.yaml"))
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{validate_name(name)}.yaml"
+
+    def load(self, name: str) -> Cassette:
+        """The named cassette; an unknown name suggests close ones."""
+        if name not in self._cache:
+            path = self.path(name)
+            if not path.is_file():
+                raise CassetteNotFoundError(self.unknown_message(name))
+            self._cache[name] = load_cassette(path)
+        return self._cache[name]
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names(), n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        return f"unknown cassette {name!r}: no file {self.directory / (name + '.yaml')}.{hint}"

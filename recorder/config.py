@@ -1,0 +1,124 @@
+"""Settings, read once (argument, then environment variable, then default).
+
+Nothing else in the project reads the environment: callers build a
+``Settings`` with ``Settings.from_env()`` and pass it down, overriding single
+fields with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+from pathlib import Path
+from typing import Mapping
+
+from testopeninference.errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+RECORD_SPANS = "RECORD_SPANS"
+"""``false`` (default): never record; ``true``: record missing goldens; ``all``: re-record every golden used."""
+
+RECORD_BACKEND = "RECORD_BACKEND"
+"""Which backend runs the proxy: ``local`` (default)."""
+
+CASSETTES_DIR = "TESTOPENINFERENCE_CASSETTES_DIR"
+"""Directory of ``<name>.yaml`` cassettes (default: the project's ``cassettes/``)."""
+
+SPANS_DIR = "TESTOPENINFERENCE_SPANS_DIR"
+"""Directory of golden ``<name>.json`` spans (default: the project's ``spans/``)."""
+
+SPAN_TIMEOUT = "TESTOPENINFERENCE_SPAN_TIMEOUT"
+"""Seconds to wait for a request and its span (default 30)."""
+
+ALLOW_VERSION_MISMATCH = "TESTOPENINFERENCE_ALLOW_VERSION_MISMATCH"
+"""``true`` lets the local backend record with packages other than the pinned ones."""
+
+
+class RecordMode(str, enum.Enum):
+    """When a golden span is recorded."""
+
+    NONE = "none"  # only read goldens; a missing one is an error
+    MISSING = "missing"  # record goldens that do not exist yet
+    ALL = "all"  # re-record every golden that is asked for
+
+    @classmethod
+    def parse(cls, value: str | bool | RecordMode) -> RecordMode:
+        """Accept the enum, a bool, or the RECORD_SPANS spellings; typos fail loudly."""
+        if isinstance(value, RecordMode):
+            return value
+        text = str(value).strip().lower()
+        if text in _RECORD_MODE_WORDS:
+            return _RECORD_MODE_WORDS[text]
+        valid = ", ".join(sorted(_RECORD_MODE_WORDS))
+        raise ConfigurationError(f"{RECORD_SPANS}={value!r} is not valid; use one of: {valid}.")
+
+
+_RECORD_MODE_WORDS = {
+    "": RecordMode.NONE,
+    "0": RecordMode.NONE,
+    "false": RecordMode.NONE,
+    "no": RecordMode.NONE,
+    "none": RecordMode.NONE,
+    "1": RecordMode.MISSING,
+    "true": RecordMode.MISSING,
+    "yes": RecordMode.MISSING,
+    "missing": RecordMode.MISSING,
+    "all": RecordMode.ALL,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the recorder and the API need, passed down explicitly."""
+
+    cassettes_dir: Path = PROJECT_ROOT / "cassettes"
+    spans_dir: Path = PROJECT_ROOT / "spans"
+    record_mode: RecordMode = RecordMode.NONE
+    backend: str = "local"
+    convention: str = "openinference"
+    span_timeout: float = 30.0
+    startup_timeout: float = 60.0
+    allow_version_mismatch: bool = False
+    requirements_file: Path = PROJECT_ROOT / "requirements.txt"
+    proxy_script: Path = PROJECT_ROOT / "openai_proxy.py"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``overrides`` (non-None wins), then ``environ``, then defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        if CASSETTES_DIR in env:
+            values["cassettes_dir"] = Path(env[CASSETTES_DIR])
+        if SPANS_DIR in env:
+            values["spans_dir"] = Path(env[SPANS_DIR])
+        if RECORD_SPANS in env:
+            values["record_mode"] = RecordMode.parse(env[RECORD_SPANS])
+        if RECORD_BACKEND in env:
+            values["backend"] = env[RECORD_BACKEND].strip().lower()
+        if SPAN_TIMEOUT in env:
+            values["span_timeout"] = _positive_float(SPAN_TIMEOUT, env[SPAN_TIMEOUT])
+        if ALLOW_VERSION_MISMATCH in env:
+            values["allow_version_mismatch"] = _flag(env[ALLOW_VERSION_MISMATCH])
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        if "record_mode" in values:
+            values["record_mode"] = RecordMode.parse(values["record_mode"])  # type: ignore[arg-type]
+        for key in ("cassettes_dir", "spans_dir"):
+            if key in values:
+                values[key] = Path(values[key])  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _positive_float(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigurationError(f"{name}={text!r} must be a positive number of seconds.")
+    return value
+
+
+def _flag(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes"}

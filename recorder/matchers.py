@@ -1,0 +1,103 @@
+"""Request matchers: plain functions that raise ``AssertionError`` saying what differs.
+
+Users pick them by name (``match_on``) from ``MATCHERS``; ``register_matcher``
+adds one. Bodies are compared as parsed JSON, so key order and whitespace do
+not matter; multipart bodies are not compared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Callable, Iterator
+
+from recorder.cassette import RecordedRequest
+
+AZURE_PREFIX = "/openai/deployments/"
+
+
+@dataclasses.dataclass(frozen=True)
+class IncomingRequest:
+    """A request as the fake server received it."""
+
+    method: str
+    path: str  # without the query string
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.headers.get("content-type", "").startswith("multipart/")
+
+
+Matcher = Callable[[RecordedRequest, IncomingRequest], None]
+
+
+def method(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
+    assert recorded.method == incoming.method, f"method: cassette {recorded.method}, request {incoming.method}"
+
+
+def path(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
+    """Paths match exactly; the query string (Azure's api-version) is ignored."""
+    assert recorded.path.rstrip("/") == incoming.path.rstrip("/"), (
+        f"path: cassette {recorded.path}, request {incoming.path}"
+    )
+
+
+def body(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
+    """JSON bodies match when they parse to equal values."""
+    if recorded.is_multipart or incoming.is_multipart:
+        return
+    expected = recorded.json()
+    try:
+        actual = json.loads(incoming.body) if incoming.body.strip() else None
+    except ValueError:
+        raise AssertionError(f"body: request body is not JSON: {incoming.body[:80]!r}") from None
+    differences = list(json_differences(expected, actual))
+    assert not differences, "body: " + "; ".join(differences)
+
+
+MATCHERS: dict[str, Matcher] = {"method": method, "path": path, "body": body}
+DEFAULT_MATCH_ON = ("method", "path", "body")
+
+
+def register_matcher(name: str, matcher: Matcher) -> None:
+    MATCHERS[name] = matcher
+
+
+def mismatches(recorded: RecordedRequest, incoming: IncomingRequest, match_on=DEFAULT_MATCH_ON) -> list[str]:
+    """What differs between a recorded and an incoming request (empty when they match)."""
+    found = []
+    for name in match_on:
+        try:
+            MATCHERS[name](recorded, incoming)
+        except AssertionError as error:
+            found.append(str(error))
+    return found
+
+
+def json_differences(expected: object, actual: object, where: str = "") -> Iterator[str]:
+    """Each differing JSON path with the cassette's and the request's value."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in sorted(expected.keys() | actual.keys()):
+            child = f"{where}.{key}" if where else key
+            if key not in actual:
+                yield f"{child} missing from request (cassette {_short(expected[key])})"
+            elif key not in expected:
+                yield f"{child} not in cassette (request {_short(actual[key])})"
+            else:
+                yield from json_differences(expected[key], actual[key], child)
+    elif isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        for index, (left, right) in enumerate(zip(expected, actual)):
+            yield from json_differences(left, right, f"{where}[{index}]")
+    elif expected != actual or type(expected) is not type(actual) and not _both_numbers(expected, actual):
+        yield f"{where or '<body>'}: cassette {_short(expected)}, request {_short(actual)}"
+
+
+def _both_numbers(left: object, right: object) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

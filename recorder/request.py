@@ -1,0 +1,60 @@
+"""Sending a cassette's request to the proxy, the way a client of the gateway would.
+
+The JSON body is POSTed to the cassette URL's path (and query, which carries
+Azure's ``api-version``), with ``X-Cassette-Name`` and a ``traceparent`` whose
+trace id lets the recorder find the span this request produced. Multipart
+cassettes send their form fields and ``testdata/`` files. The whole response
+is read: an event stream up to ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+
+import httpx
+
+from recorder.cassette import Cassette
+from recorder.fake_openai import CASSETTE_HEADER
+
+DONE_EVENT = "data: [DONE]"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyReply:
+    status: int
+    body: str
+
+
+def new_trace_id() -> int:
+    return int.from_bytes(secrets.token_bytes(16), "big") or 1
+
+
+def traceparent(trace_id: int) -> str:
+    return f"00-{trace_id:032x}-{secrets.token_hex(8)}-01"
+
+
+def send(client: httpx.Client, proxy_url: str, cassette: Cassette, trace_id: int, timeout: float) -> ProxyReply:
+    """Send the cassette's request through the proxy and read the whole response."""
+    request = cassette.request
+    url = f"{proxy_url}{request.path}" + (f"?{request.query}" if request.query else "")
+    headers = {CASSETTE_HEADER: cassette.name, "traceparent": traceparent(trace_id)}
+    if request.is_multipart:
+        files = {key: (path.name, path.read_bytes()) for key, path in cassette.form_files().items()}
+        build = dict(data=cassette.form_fields(), files=files)
+    else:
+        headers["Content-Type"] = "application/json"
+        build = dict(content=request.body.encode())
+    with client.stream(request.method, url, headers=headers, timeout=timeout, **build) as response:
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            return ProxyReply(response.status_code, _read_events(response))
+        return ProxyReply(response.status_code, response.read().decode(errors="replace"))
+
+
+def _read_events(response: httpx.Response) -> str:
+    lines = []
+    for line in response.iter_lines():
+        lines.append(line)
+        if line.strip() == DONE_EVENT:
+            break
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""``SpanRecorder``: one fake server, one collector and one proxy for a whole session.
+
+Starting the proxy costs about a second of imports, so it is started once and
+reused for every cassette. Each request carries its own trace id and its span
+is picked by that id and the convention's instrumentation scope, so requests
+in flight together never get each other's span.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable
+
+import httpx
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from recorder import request as proxy_request
+from recorder.backends import ProxyBackend, create_backend, tail
+from recorder.cassette import CassetteLibrary
+from recorder.collector import CollectedSpan, InMemoryOTLPCollector
+from recorder.config import Settings
+from recorder.conventions import get_convention
+from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
+from recorder.span_file import normalise, write_span
+from testopeninference.errors import ProxyError, RecordingError, SpanTimeoutError
+
+PLACEHOLDER_API_KEY = "testopeninference-placeholder-key"
+"""Given to the proxy's SDK clients: the fake server never checks it, and no real key is ever passed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordResult:
+    cassette: str
+    path: Path
+    recorded: bool  # False when the golden already existed
+    seconds: float
+
+
+class SpanRecorder:
+    """Records golden spans; use as a context manager or call ``start``/``stop``."""
+
+    def __init__(self, settings: Settings, backend: ProxyBackend | None = None) -> None:
+        self.settings = settings
+        self.convention = get_convention(settings.convention)
+        self.library = CassetteLibrary(settings.cassettes_dir)
+        self.replayer = CassetteReplayer(self.library)
+        self._backend = backend
+        self._stack = contextlib.ExitStack()
+        self._fake: FakeOpenAIServer | None = None
+        self._collector: InMemoryOTLPCollector | None = None
+        self._proxy_url: str | None = None
+        self._client: httpx.Client | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> SpanRecorder:
+        with contextlib.ExitStack() as stack:
+            self._fake = stack.enter_context(FakeOpenAIServer(self.replayer))
+            self._collector = stack.enter_context(InMemoryOTLPCollector())
+            self._client = stack.enter_context(httpx.Client())
+            self._stack = stack.pop_all()
+        try:
+            self._start_proxy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_proxy(self) -> None:
+        if self._backend is None:
+            self._backend = create_backend(self.settings)
+        self._proxy_url = self._backend.start(self._proxy_env())
+
+    def _proxy_env(self) -> dict[str, str]:
+        assert self._fake is not None and self._collector is not None
+        return {
+            "OPENAI_BASE_URL": f"{self._fake.base_url}/v1",
+            "OPENAI_API_KEY": PLACEHOLDER_API_KEY,
+            "AZURE_OPENAI_ENDPOINT": self._fake.base_url,
+            "AZURE_OPENAI_API_KEY": PLACEHOLDER_API_KEY,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self._collector.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_SERVICE_NAME": "testopeninference-proxy",
+            "OTEL_BSP_SCHEDULE_DELAY": "10",  # ms: export each span right away, not after 5 s
+        }
+
+    def stop(self) -> None:
+        if self._backend is not None:
+            self._backend.stop()
+        self._proxy_url = None
+        self._stack.close()
+
+    def __enter__(self) -> SpanRecorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- recording -----------------------------------------------------------------------------
+
+    def span_path(self, cassette: str) -> Path:
+        return self.convention.span_path(self.settings.spans_dir, cassette)
+
+    def record(self, cassette: str, *, force: bool = False) -> RecordResult:
+        """Write the golden for ``cassette`` unless it exists (or ``force``)."""
+        started = time.monotonic()
+        path = self.span_path(cassette)
+        if path.exists() and not force:
+            return RecordResult(cassette, path, False, time.monotonic() - started)
+        span = self.capture(cassette)
+        write_span(path, span)
+        return RecordResult(cassette, path, True, time.monotonic() - started)
+
+    def capture(self, cassette: str) -> Span:
+        """Replay ``cassette`` through the proxy and return its normalised span."""
+        loaded = self.library.load(cassette)
+        if self._proxy_url is None or self._backend is None or not self._backend.alive():
+            self._restart_proxy()
+        assert self._client is not None and self._collector is not None and self._proxy_url is not None
+        trace_id = proxy_request.new_trace_id()
+        try:
+            reply = proxy_request.send(self._client, self._proxy_url, loaded, trace_id, self.settings.span_timeout)
+        except httpx.HTTPError as error:
+            raise self._proxy_failure(cassette, f"request failed: {error!r}") from None
+        replay_errors = self.replayer.take_errors(cassette)
+        if replay_errors:
+            raise RecordingError(f"cassette {cassette!r} could not be replayed: {replay_errors[0].message}")
+        if reply.status >= 500 and reply.status not in _recorded_statuses(loaded):
+            raise self._proxy_failure(cassette, f"the proxy answered {reply.status}: {reply.body[:300]}")
+        return normalise(self._take_span(cassette, trace_id))
+
+    def _take_span(self, cassette: str, trace_id: int) -> Span:
+        scope = self.convention.scope_name
+        found = self._collector.wait_for(belongs_to(trace_id, scope), self.settings.span_timeout)
+        self._collector.remove(belongs_to(trace_id))
+        if not found:
+            raise SpanTimeoutError(
+                f"no span from instrumentation scope {scope!r} arrived for cassette {cassette!r} within "
+                f"{self.settings.span_timeout:g} s (set TESTOPENINFERENCE_SPAN_TIMEOUT to wait longer). "
+                f"Proxy output:\n{tail(self._backend.logs())}"
+            )
+        if len(found) > 1:
+            raise RecordingError(
+                f"cassette {cassette!r} produced {len(found)} spans from scope {scope!r}; expected exactly one."
+            )
+        return found[0].span
+
+    def _restart_proxy(self) -> None:
+        if self._backend is not None:
+            self._backend.stop()
+        self._start_proxy()
+
+    def _proxy_failure(self, cassette: str, what: str) -> ProxyError:
+        logs = self._backend.logs() if self._backend else ""
+        if self._backend is not None and not self._backend.alive():
+            what = f"the proxy died ({what})"
+        return ProxyError(f"recording {cassette!r} failed: {what}. Nothing was written. Proxy output:\n{tail(logs)}")
+
+
+def belongs_to(trace_id: int, scope_name: str | None = None) -> Callable[[CollectedSpan], bool]:
+    """A collector filter: spans of this request's trace (and, if given, instrumentation scope)."""
+    trace_bytes = trace_id.to_bytes(16, "big")
+
+    def predicate(item: CollectedSpan) -> bool:
+        return item.span.trace_id == trace_bytes and (scope_name is None or item.scope.name == scope_name)
+
+    return predicate
+
+
+def _recorded_statuses(cassette) -> set[int]:
+    return {interaction.response.code for interaction in cassette.interactions}

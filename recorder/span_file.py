@@ -1,0 +1,132 @@
+"""Golden span files: one ``opentelemetry.proto.trace.v1.Span`` in protojson form.
+
+The form is what Go's ``protojson.Marshal`` writes, so Go and Python read the
+same files: lowerCamelCase names, enums by name, int64 as strings, fields in
+declaration order; then 2-space indent and a trailing newline. Volatile
+fields are cleared before writing (``VOLATILE_FIELDS``), and writes are
+atomic, so re-recording an unchanged cassette changes no byte and no
+half-written file can exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from testopeninference.errors import InvalidGoldenSpanError
+
+VOLATILE_FIELDS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "start_time_unix_nano",
+    "end_time_unix_nano",
+    "events[].time_unix_nano",
+    "links[].trace_id",
+    "links[].span_id",
+)
+"""Fields that differ on every run, cleared when written and ignored when compared."""
+
+# Absolute paths to installed packages in Python tracebacks depend on the machine.
+_SITE_PACKAGES = re.compile(r'File "[^"]*[/\\](?:site|dist)-packages[/\\]')
+STACKTRACE_ATTRIBUTE = "exception.stacktrace"
+
+
+def normalise(span: Span) -> Span:
+    """A copy of ``span`` with volatile fields cleared and tracebacks made machine-independent."""
+    clean = Span()
+    clean.CopyFrom(span)
+    for name in ("trace_id", "span_id", "parent_span_id", "start_time_unix_nano", "end_time_unix_nano"):
+        clean.ClearField(name)
+    for event in clean.events:
+        event.ClearField("time_unix_nano")
+        for attribute in event.attributes:
+            if attribute.key == STACKTRACE_ATTRIBUTE:
+                attribute.value.string_value = _SITE_PACKAGES.sub('File "site-packages/', attribute.value.string_value)
+    for link in clean.links:
+        link.ClearField("trace_id")
+        link.ClearField("span_id")
+    return clean
+
+
+def to_json(span: Span) -> str:
+    """The canonical file text of a span."""
+    data = json_format.MessageToDict(span, preserving_proto_field_name=False)
+    return json.dumps(_in_declaration_order(data, span.DESCRIPTOR), indent=2, ensure_ascii=False) + "\n"
+
+
+def _in_declaration_order(data: dict, descriptor: Descriptor) -> dict:
+    """Reorder keys as the .proto declares the fields (Go's protojson order, e.g. ``flags`` first)."""
+    ordered = {}
+    for field in descriptor.fields:
+        if field.json_name not in data:
+            continue
+        value = data[field.json_name]
+        if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry is False:
+            if isinstance(value, list):
+                value = [_in_declaration_order(item, field.message_type) for item in value]
+            elif isinstance(value, dict):
+                value = _in_declaration_order(value, field.message_type)
+        ordered[field.json_name] = value
+    return ordered
+
+
+def from_json(text: str, source: Path | str = "<string>") -> Span:
+    """Parse a golden; malformed text names the file and never passes silently."""
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise InvalidGoldenSpanError(
+            f"{source}: golden span is not valid JSON ({error}); delete it and re-record with RECORD_SPANS=true."
+        ) from None
+    if not isinstance(data, dict) or "name" not in data:
+        raise InvalidGoldenSpanError(
+            f"{source}: golden span is JSON but not an OpenTelemetry Span (no 'name'); "
+            "delete it and re-record with RECORD_SPANS=true."
+        )
+    try:
+        return json_format.ParseDict(data, Span())
+    except json_format.ParseError as error:
+        raise InvalidGoldenSpanError(
+            f"{source}: golden span is JSON but not an OpenTelemetry Span ({error}); "
+            "delete it and re-record with RECORD_SPANS=true."
+        ) from None
+
+
+def read_span(path: Path) -> Span:
+    return from_json(Path(path).read_text(encoding="utf-8"), path)
+
+
+def write_span(path: Path, span: Span) -> None:
+    """Write atomically: a temporary file in the same directory, then a rename."""
+    write_text_atomic(Path(path), to_json(span))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o666 & ~_umask())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,55 @@
+"""The pinned packages that shape a span, and a check that they are the ones installed.
+
+A golden must not depend on whose machine recorded it, so the local backend
+refuses to record when an installed version differs from ``requirements.txt``.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+from pathlib import Path
+
+from testopeninference.errors import VersionMismatchError
+
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)")
+
+
+def read_pins(requirements: Path) -> dict[str, str]:
+    """``name == version`` lines of a requirements file (other lines are ignored)."""
+    pins = {}
+    for line in Path(requirements).read_text(encoding="utf-8").splitlines():
+        match = _PIN.match(line)
+        if match:
+            pins[_canonical(match.group(1))] = match.group(2)
+    return pins
+
+
+def version_mismatches(pins: dict[str, str]) -> list[str]:
+    """One line per pinned package whose installed version differs."""
+    problems = []
+    for name, pinned in sorted(pins.items()):
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "not installed"
+        if installed != pinned:
+            problems.append(f"{name}: installed {installed}, pinned {pinned}")
+    return problems
+
+
+def check_pinned_versions(requirements: Path) -> None:
+    """Raise ``VersionMismatchError`` listing every package that differs from its pin."""
+    problems = version_mismatches(read_pins(requirements))
+    if problems:
+        listing = "\n  ".join(problems)
+        raise VersionMismatchError(
+            f"installed packages differ from {requirements}, so recorded spans could differ from everyone else's:\n"
+            f"  {listing}\n"
+            f"Run `pip install -r {requirements}`, or pass --allow-version-mismatch "
+            "(TESTOPENINFERENCE_ALLOW_VERSION_MISMATCH=true) to record anyway."
+        )
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()

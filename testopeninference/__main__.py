@@ -1,0 +1,5 @@
+import sys
+
+from testopeninference.cli import main
+
+sys.exit(main())

@@ -1,0 +1,233 @@
+"""Lenient comparison of a gateway's span against its golden span.
+
+The rules are those of the reference Go harness (Envoy AI Gateway's
+testopeninference): ids, times and trace flags are ignored, zero values count
+as absent, JSON attributes compare as data, and error messages compare only on
+their HTTP status code, because bodies and SDK details differ between backends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from os import PathLike
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from testopeninference.errors import SpanMismatchError
+
+__all__ = ["assert_span_equal", "normalise_attributes", "span_differences"]
+
+# Added only by the Python instrumentation; the reference never compares them.
+PYTHON_ONLY_KEYS = frozenset({"exception.stacktrace", "exception.escaped"})
+_ERROR_CODE = re.compile(r"Error code: \d+")
+_SHOWN_CHARS = 80
+_Owner = Span | Span.Event | Span.Link  # what carries attributes
+
+
+@dataclass(frozen=True, eq=False)
+class _Json:
+    """A string attribute holding a JSON object or array, compared as data."""
+
+    text: str
+    value: object
+
+
+def span_differences(
+    expected: Span, actual: Span, *, ignore_keys: Iterable[str] = ()
+) -> list[str]:
+    """Each difference as one short human-readable line; empty when the spans match."""
+    ignore = tuple(ignore_keys)
+    error = Status.STATUS_CODE_ERROR in (expected.status.code, actual.status.code)
+
+    def attributes(prefix: str, want: _Owner, got: _Owner) -> list[str]:
+        lines = _attribute_differences(
+            normalise_attributes(want.attributes, error=error, ignore_keys=ignore),
+            normalise_attributes(got.attributes, error=error, ignore_keys=ignore),
+        )
+        return [prefix + line for line in lines]
+
+    kinds, codes = Span.SpanKind, Status.StatusCode
+    status, other = expected.status, actual.status
+    differences = [
+        *_field("name", expected.name, actual.name),
+        *_field("kind", _enum(kinds, expected.kind), _enum(kinds, actual.kind)),
+        *_field("status.code", _enum(codes, status.code), _enum(codes, other.code)),
+        *_field("status.message", _error_code(status.message), _error_code(other.message)),
+        *attributes("", expected, actual),
+        *_field("events", len(expected.events), len(actual.events)),
+    ]
+    for i, (event, actual_event) in enumerate(zip(expected.events, actual.events)):
+        differences += _field(f"event {i} name", event.name, actual_event.name)
+        differences += attributes(f"event {i} {event.name!r} ", event, actual_event)
+    differences += _field("links", len(expected.links), len(actual.links))
+    for i, links in enumerate(zip(expected.links, actual.links)):
+        differences += attributes(f"link {i} ", *links)
+    return differences
+
+
+def assert_span_equal(
+    expected: Span,
+    actual: Span,
+    *,
+    ignore_keys: Iterable[str] = (),
+    golden: str | PathLike[str] | None = None,
+) -> None:
+    """Raise SpanMismatchError listing every difference, so one run shows them all."""
+    differences = span_differences(expected, actual, ignore_keys=ignore_keys)
+    if not differences:
+        return
+    source = f"golden {golden}" if golden is not None else "the expected span"
+    lines = [f"span differs from {source}", *(f"  {line}" for line in differences)]
+    if golden is not None:
+        lines.append(
+            f"If the golden is out of date, delete {golden} and re-record with RECORD_SPANS=true."
+        )
+    raise SpanMismatchError("\n".join(lines))
+
+
+def normalise_attributes(
+    attributes: Iterable[KeyValue], *, error: bool = False, ignore_keys: Iterable[str] = ()
+) -> dict[str, object]:
+    """Attributes as key -> comparable value, without the ones the rules ignore."""
+    ignore = tuple(ignore_keys)
+    result: dict[str, object] = {}
+    for attribute in attributes:
+        key, value = attribute.key, _python(attribute.value)
+        # The model name of a failed request is whatever the backend echoed, if anything.
+        skip = key in PYTHON_ONLY_KEYS or (error and key == "llm.model_name")
+        if skip or _is_zero(value) or any(key == p or fnmatchcase(key, p) for p in ignore):
+            continue
+        if isinstance(value, str):
+            value = _normalise_string(key, value)
+        result[key] = value
+    return result
+
+
+def _normalise_string(key: str, value: str) -> object:
+    """Undo the string differences that say nothing about the instrumentation."""
+    if key == "exception.type":
+        return value.removeprefix("openai.")
+    if key == "exception.message":
+        return _error_code(value)
+    if value.lstrip().startswith(("{", "[")):
+        try:
+            return _Json(value, _drop_zeros(json.loads(value)))
+        except ValueError:
+            pass
+    return value
+
+
+def _error_code(message: str) -> str:
+    """The `Error code: N` part of a message, or the whole message when it has none."""
+    match = _ERROR_CODE.search(message)
+    return match.group() if match else message
+
+
+def _python(value: AnyValue) -> object:
+    """An AnyValue as a plain Python value of the matching kind (None when unset)."""
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_python(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return {item.key: _python(item.value) for item in value.kvlist_value.values}
+    return None if kind is None else getattr(value, kind)
+
+
+def _is_zero(value: object) -> bool:
+    """Zero values ("", 0, 0.0, false, null, empty collections) count as absent."""
+    return not value  # a _Json is always truthy
+
+
+def _drop_zeros(value: object) -> object:
+    """JSON with zero-valued object members dropped recursively; array positions kept."""
+    if isinstance(value, dict):
+        cleaned = {key: _drop_zeros(item) for key, item in value.items()}
+        return {key: item for key, item in cleaned.items() if not _is_zero(item)}
+    if isinstance(value, list):
+        return [_drop_zeros(item) for item in value]
+    return value
+
+
+def _attribute_differences(
+    expected: Mapping[str, object], actual: Mapping[str, object]
+) -> Iterator[str]:
+    """One line per attribute key that is missing, unexpected or different."""
+    for key in [*expected, *(key for key in actual if key not in expected)]:
+        if key not in actual:
+            yield f"attribute {key!r}: missing (expected {_show(expected[key])})"
+        elif key not in expected:
+            yield f"attribute {key!r}: unexpected (got {_show(actual[key])})"
+        else:
+            what = _value_difference(expected[key], actual[key])
+            if what:
+                yield f"attribute {key!r}: {what}"
+
+
+def _value_difference(expected: object, actual: object) -> str | None:
+    """How two attribute values differ, or None when they match."""
+    if isinstance(expected, _Json) and isinstance(actual, _Json):
+        found = _first_difference(expected.value, actual.value, "", strict=False)
+        return None if found is None else f"JSON differs at {found[0] or '(root)'}: {found[1]}"
+    found = _first_difference(expected, actual, "", strict=True)
+    if found is None:
+        return None
+    path, what = found
+    return f"at {path}: {what}" if path else what
+
+
+def _first_difference(
+    expected: object, actual: object, path: str, *, strict: bool
+) -> tuple[str, str] | None:
+    """The path of the first disagreement and what it is; strict keeps int and double apart."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in [*expected, *(key for key in actual if key not in expected)]:
+            here = f"{path}.{key}" if path else str(key)
+            if key not in actual:
+                return here, f"missing (expected {_show(expected[key])})"
+            if key not in expected:
+                return here, f"unexpected (got {_show(actual[key])})"
+            found = _first_difference(expected[key], actual[key], here, strict=strict)
+            if found:
+                return found
+        return None
+    if isinstance(expected, list) and isinstance(actual, list):
+        for i, (want, got) in enumerate(zip(expected, actual)):
+            found = _first_difference(want, got, f"{path}[{i}]", strict=strict)
+            if found:
+                return found
+        if len(expected) != len(actual):
+            return path, f"expected {len(expected)} items, got {len(actual)}"
+        return None
+    numbers = (int, float)  # bool is neither, by type
+    if not strict and type(expected) in numbers and type(actual) in numbers:
+        same = expected == actual
+    else:
+        same = type(expected) is type(actual) and expected == actual
+    return None if same else (path, f"expected {_show(expected)}, got {_show(actual)}")
+
+
+def _field(name: str, expected: object, actual: object) -> list[str]:
+    """The line for a span field (or count) that differs; none when it agrees."""
+    if expected == actual:
+        return []
+    return [f"{name}: expected {_show(expected)}, got {_show(actual)}"]
+
+
+def _enum(enum: Any, number: int) -> str:
+    """An enum value's name, or its number when this proto version does not know it."""
+    try:
+        return str(enum.Name(number))
+    except ValueError:
+        return str(number)
+
+
+def _show(value: object) -> str:
+    """A value as quoted in a difference line, cut to about 80 characters."""
+    text = repr(value.text if isinstance(value, _Json) else value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."

@@ -1,0 +1,74 @@
+"""Every error the harness raises, rooted in one type so callers can catch it.
+
+    TestOpenInferenceError
+     ├── CassetteError
+     │    ├── CassetteNotFoundError (FileNotFoundError)
+     │    └── InvalidCassetteError (ValueError)
+     ├── GoldenSpanError
+     │    ├── GoldenSpanMissingError (FileNotFoundError)
+     │    └── InvalidGoldenSpanError (ValueError)
+     ├── RecordingError
+     │    ├── VersionMismatchError
+     │    ├── ProxyError
+     │    └── SpanTimeoutError (TimeoutError)
+     ├── ConfigurationError (ValueError)
+     └── SpanMismatchError (AssertionError)
+
+Each message says what failed, where, and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class TestOpenInferenceError(Exception):
+    """Root of every error raised by testopeninference and its recorder."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+
+class CassetteError(TestOpenInferenceError):
+    """A cassette cannot be found or read."""
+
+
+class CassetteNotFoundError(CassetteError, FileNotFoundError):
+    """No cassette file has the requested name."""
+
+
+class InvalidCassetteError(CassetteError, ValueError):
+    """A cassette file exists but is not a usable go-vcr version 2 cassette."""
+
+
+class GoldenSpanError(TestOpenInferenceError):
+    """A golden span file cannot be found or read."""
+
+
+class GoldenSpanMissingError(GoldenSpanError, FileNotFoundError):
+    """The golden span is not recorded yet and recording is off."""
+
+
+class InvalidGoldenSpanError(GoldenSpanError, ValueError):
+    """A golden span file exists but does not hold a protojson Span."""
+
+
+class RecordingError(TestOpenInferenceError):
+    """Recording a golden span failed."""
+
+
+class VersionMismatchError(RecordingError):
+    """Installed packages differ from the versions pinned in requirements.txt."""
+
+
+class ProxyError(RecordingError):
+    """The instrumented proxy failed to start, died or answered badly."""
+
+
+class SpanTimeoutError(RecordingError, TimeoutError):
+    """No span for a request reached the collector in time."""
+
+
+class ConfigurationError(TestOpenInferenceError, ValueError):
+    """A setting (argument or environment variable) has an invalid value."""
+
+
+class SpanMismatchError(TestOpenInferenceError, AssertionError):
+    """A span differs from its golden; the message lists each difference."""

@@ -1,0 +1,92 @@
+"""Golden spans by cassette name: read from ``spans/``, recorded first when allowed.
+
+Recording starts a proxy, which takes about a second, so one ``SpanRecorder``
+per settings is kept for the life of the process and reused by every call;
+``close_recorders()`` (also run at exit) stops them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import threading
+from pathlib import Path
+
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from recorder.cassette import CassetteLibrary
+from recorder.config import RecordMode, Settings
+from recorder.conventions import get_convention
+from recorder.session import SpanRecorder
+from recorder.span_file import read_span
+from testopeninference.catalogue import Endpoint, endpoint_of
+from testopeninference.errors import ConfigurationError, GoldenSpanMissingError
+
+_recorders: dict[Settings, SpanRecorder] = {}
+_rerecorded: set[Path] = set()  # goldens re-recorded by this process under RecordMode.ALL
+_lock = threading.Lock()
+
+
+def get_span(
+    cassette: str,
+    *,
+    convention: str | None = None,
+    cassettes_dir: Path | str | None = None,
+    spans_dir: Path | str | None = None,
+    record: RecordMode | str | bool | None = None,
+) -> Span:
+    """The golden span of ``cassette``; arguments override the environment (see ``recorder.config``)."""
+    settings = Settings.from_env(
+        convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record
+    )
+    return golden_span(settings, cassette)
+
+
+def get_chat_span(cassette: str, **options: object) -> Span:
+    """Like ``get_span``, for a cassette of the chat completions endpoint."""
+    settings = Settings.from_env(**options)  # type: ignore[arg-type]
+    endpoint = endpoint_of(CassetteLibrary(settings.cassettes_dir).load(cassette))
+    if endpoint is not Endpoint.CHAT:
+        raise ConfigurationError(f"cassette {cassette!r} is an {endpoint.value!r} cassette, not a chat one; use get_span() for it.")
+    return golden_span(settings, cassette)
+
+
+def golden_span(settings: Settings, cassette: str) -> Span:
+    """The golden for ``cassette`` under ``settings``, recording it when the mode asks for it."""
+    CassetteLibrary(settings.cassettes_dir).load(cassette)  # unknown names fail here, with suggestions
+    path = get_convention(settings.convention).span_path(settings.spans_dir, cassette)
+    mode = settings.record_mode
+    with _lock:
+        if mode is RecordMode.ALL and path not in _rerecorded:
+            _recorder(settings).record(cassette, force=True)
+            _rerecorded.add(path)
+        elif mode is RecordMode.MISSING and not path.exists():
+            _recorder(settings).record(cassette)
+    if not path.exists():
+        raise GoldenSpanMissingError(
+            f"golden span {path} does not exist. Record it with: "
+            f"RECORD_SPANS=true pytest -k test_get_all_spans  (or: testopeninference record {cassette})"
+        )
+    return read_span(path)
+
+
+def _recorder(settings: Settings) -> SpanRecorder:
+    key = _recorder_key(settings)
+    if key not in _recorders:
+        _recorders[key] = SpanRecorder(key).start()
+    return _recorders[key]
+
+
+def _recorder_key(settings: Settings) -> Settings:
+    """Settings that differ only in record mode share a recorder."""
+    return dataclasses.replace(settings, record_mode=RecordMode.NONE)
+
+
+def close_recorders() -> None:
+    """Stop every recorder this process started."""
+    with _lock:
+        while _recorders:
+            _recorders.popitem()[1].stop()
+
+
+atexit.register(close_recorders)

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recorder.config import Settings
+from recorder.session import SpanRecorder
+from tests.helpers import CASSETTES
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="module")
+def module_spans_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("spans")
+
+
+@pytest.fixture(scope="module")
+def recorder(module_spans_dir: Path):
+    """One recorder (one proxy process) for a whole test module, writing to a temporary directory."""
+    with SpanRecorder(Settings(cassettes_dir=CASSETTES, spans_dir=module_spans_dir)) as running:
+        yield running

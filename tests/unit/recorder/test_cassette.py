@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from recorder.cassette import CassetteLibrary, load_cassette, validate_name
+from testopeninference.errors import CassetteNotFoundError, InvalidCassetteError
+from tests.helpers import CASSETTES, need_reference
+
+
+def test_loads_first_interaction_request():
+    cassette = load_cassette(CASSETTES / "chat-basic.yaml")
+    assert cassette.name == "chat-basic"
+    assert cassette.request.method == "POST"
+    assert cassette.request.path == "/v1/chat/completions"
+    assert cassette.request.json()["model"]
+    assert cassette.interactions[0].response.code == 200
+
+
+def test_streaming_response_is_an_event_stream():
+    assert load_cassette(CASSETTES / "chat-streaming.yaml").interactions[0].response.is_event_stream
+
+
+def test_azure_query_is_kept_apart_from_path():
+    request = load_cassette(CASSETTES / "azure-chat-basic.yaml").request
+    assert request.path.startswith("/openai/deployments/")
+    assert "api-version=" in request.query
+
+
+def test_multipart_form_names_fields_and_files():
+    cassette = load_cassette(CASSETTES / "audio-transcription-basic.yaml")
+    assert cassette.request.is_multipart
+    assert cassette.form_fields()["model"] == "whisper-1"
+    assert cassette.form_files()["file"].is_file()
+
+
+def test_reference_audio_cassette_gets_its_known_form():
+    reference = need_reference()
+    cassette = load_cassette(reference / "cassettes" / "audio-transcription-basic.yaml")
+    assert cassette.form_fields() == {"model": "whisper-1", "language": "en", "response_format": "json"}
+    assert cassette.form_files()["file"] == reference / "testdata" / "sunrise_fact.wav"
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path: Path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("version: 2\ninteractions:\n  - id: 0\n    request: [unclosed\n")
+    with pytest.raises(InvalidCassetteError, match=r"broken\.yaml:\d+: malformed cassette YAML"):
+        load_cassette(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 2\ninteractions: []\n", "has no interactions"),
+        ("version: 1\ninteractions: []\n", "format version 1 is not supported"),
+        ("- just a list\n", "must be a YAML mapping"),
+        ("version: 2\ninteractions:\n  - id: 0\n", "malformed interaction"),
+    ],
+)
+def test_invalid_cassettes_say_what_is_wrong(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidCassetteError, match=message):
+        load_cassette(path)
+
+
+def test_unknown_cassette_suggests_close_names():
+    with pytest.raises(CassetteNotFoundError, match="Did you mean: chat-basic"):
+        CassetteLibrary(CASSETTES).load("chat-basik")
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "a/b", "..", "", "x\\y"])
+def test_names_that_escape_the_directory_are_refused(name: str):
+    with pytest.raises(InvalidCassetteError, match="invalid cassette name"):
+        validate_name(name)
+
+
+def test_library_lists_names_sorted():
+    names = CassetteLibrary(CASSETTES).names()
+    assert names == sorted(names) and "chat-basic" in names

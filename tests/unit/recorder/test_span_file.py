@@ -1,0 +1,90 @@
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from recorder import span_file
+from recorder.span_file import from_json, normalise, read_span, to_json, write_span
+from testopeninference.errors import InvalidGoldenSpanError
+from tests.helpers import SPANS, need_reference
+
+
+def volatile_span() -> Span:
+    span = Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, parent_span_id=b"\x03" * 8, name="ChatCompletion")
+    span.start_time_unix_nano, span.end_time_unix_nano, span.flags = 1, 2, 256
+    event = span.events.add(name="exception", time_unix_nano=3)
+    event.attributes.add(key="exception.stacktrace").value.string_value = (
+        'Traceback:\n  File "/home/me/.venv/lib/python3.11/site-packages/openai/_base_client.py", line 1\n'
+    )
+    span.links.add(trace_id=b"\x04" * 16, span_id=b"\x05" * 8)
+    return span
+
+
+def test_normalise_clears_volatile_fields_and_machine_paths():
+    clean = normalise(volatile_span())
+    assert clean.trace_id == clean.span_id == clean.parent_span_id == b""
+    assert clean.start_time_unix_nano == clean.end_time_unix_nano == 0
+    assert clean.events[0].time_unix_nano == 0
+    assert clean.links[0].trace_id == clean.links[0].span_id == b""
+    assert clean.flags == 256 and clean.name == "ChatCompletion"
+    assert 'File "site-packages/openai/_base_client.py"' in clean.events[0].attributes[0].value.string_value
+
+
+def test_protojson_form_matches_go_declaration_order():
+    text = to_json(normalise(volatile_span()))
+    assert text.startswith('{\n  "flags": 256,\n  "name": "ChatCompletion",')
+    assert text.endswith("}\n")
+
+
+def test_reference_goldens_round_trip():
+    reference = need_reference()
+    for path in sorted((reference / "spans").glob("*.json")):
+        text = path.read_text()
+        span = read_span(path)
+        assert from_json(to_json(span)) == span
+        if '":  ' not in text:  # Go sometimes writes two spaces after a colon
+            assert to_json(span) == text, path.name
+
+
+def test_project_goldens_are_canonical():
+    for path in sorted(SPANS.glob("*.json")):
+        assert to_json(read_span(path)) == path.read_text(), path.name
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"name": "x", ', "is not valid JSON"),
+        ("[1, 2]", "is JSON but not an OpenTelemetry Span"),
+        ('{"name": "x", "kind": "NOT_A_KIND"}', "is JSON but not an OpenTelemetry Span"),
+    ],
+)
+def test_bad_goldens_name_the_file(text: str, message: str, tmp_path: Path):
+    path = tmp_path / "chat-basic.json"
+    path.write_text(text)
+    with pytest.raises(InvalidGoldenSpanError, match=message) as raised:
+        read_span(path)
+    assert str(path) in str(raised.value) and "RECORD_SPANS=true" in str(raised.value)
+
+
+def test_write_is_atomic_and_leaves_nothing_on_failure(tmp_path: Path, monkeypatch):
+    path = tmp_path / "spans" / "chat-basic.json"
+    write_span(path, Span(name="first"))
+    assert read_span(path).name == "first"
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(span_file.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_span(path, Span(name="second"))
+    assert read_span(path).name == "first"
+    assert [p.name for p in path.parent.iterdir()] == ["chat-basic.json"]
+
+
+def test_written_file_is_not_world_writable(tmp_path: Path):
+    path = tmp_path / "x.json"
+    write_span(path, Span(name="x"))
+    assert path.stat().st_mode & 0o002 == 0
+    assert json_format.Parse(path.read_text(), Span()).name == "x"
