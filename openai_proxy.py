@@ -16,9 +16,11 @@ Run: ``python openai_proxy.py [--host 127.0.0.1] [--port 8080 | --fd N]``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import os
+import socket
 from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
@@ -111,18 +113,21 @@ def create_app(settings: ProxySettings) -> FastAPI:
         try:
             result = await call(**kwargs, extra_headers=extra_headers)
         except openai.APIStatusError as error:
+            await _flush_spans()
             return Response(
                 content=error.response.content,
                 status_code=error.status_code,
                 media_type=error.response.headers.get("content-type", "application/json"),
             )
         except openai.APIError as error:
+            await _flush_spans()
             body = {"error": {"message": f"upstream call failed: {error}", "type": "proxy_error", "code": None}}
             return JSONResponse(body, status_code=502)
         finally:
             _detach(token)
-        if isinstance(result, (openai.AsyncStream,)):
+        if isinstance(result, openai.AsyncStream):
             return StreamingResponse(_sse(result), media_type="text/event-stream")
+        await _flush_spans()
         return Response(content=_to_json(result), media_type="application/json")
 
     @app.get("/health")
@@ -181,7 +186,17 @@ async def _sse(stream: Any) -> AsyncIterator[bytes]:
         kind = getattr(event, "type", None)
         prefix = f"event: {kind}\n" if isinstance(kind, str) and "." in kind else ""
         yield f"{prefix}data: {_to_json(event)}\n\n".encode()
+    await _flush_spans()  # the span ended with the stream
     yield b"data: [DONE]\n\n"
+
+
+async def _flush_spans() -> None:
+    """Export finished spans before answering, so a client that has the response can find its span."""
+    from opentelemetry import trace
+
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:
+        await asyncio.to_thread(flush, 5000)
 
 
 def _to_json(result: Any) -> str:
@@ -203,10 +218,13 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     app = create_app(ProxySettings.from_env())
-    if args.fd is not None:
-        uvicorn.run(app, fd=args.fd, log_level="warning", access_log=False)
-    else:
+    if args.fd is None:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        return
+    # uvicorn's own --fd treats the socket as AF_UNIX, which leaves Nagle on: 40 ms per keep-alive reply.
+    listener = socket.socket(fileno=args.fd)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[listener])
 
 
 if __name__ == "__main__":

@@ -2,9 +2,17 @@
 
     span = get_chat_span("chat-basic")        # the golden Span protobuf
     assert_span_equal(span, gateway_span)     # lenient, reference-harness rules
+
+Errors load eagerly; the rest loads on first use, because the recorder
+imports ``testopeninference.errors`` and must be importable on its own.
 """
 
-from testopeninference.errors import (  # first: the recorder imports it too
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from testopeninference.errors import (
     CassetteError,
     CassetteNotFoundError,
     ConfigurationError,
@@ -19,9 +27,35 @@ from testopeninference.errors import (  # first: the recorder imports it too
     TestOpenInferenceError,
     VersionMismatchError,
 )
-from testopeninference.catalogue import Endpoint, cassettes_by_endpoint, list_cassettes
-from testopeninference.compare import assert_span_equal, span_differences
-from testopeninference.goldens import close_recorders, get_chat_span, get_span
+
+_LAZY = {
+    "Endpoint": "testopeninference.catalogue",
+    "cassettes_by_endpoint": "testopeninference.catalogue",
+    "list_cassettes": "testopeninference.catalogue",
+    "assert_span_equal": "testopeninference.compare",
+    "span_differences": "testopeninference.compare",
+    "close_recorders": "testopeninference.goldens",
+    "get_chat_span": "testopeninference.goldens",
+    "get_span": "testopeninference.goldens",
+}
+
+if TYPE_CHECKING:
+    from testopeninference.catalogue import Endpoint, cassettes_by_endpoint, list_cassettes
+    from testopeninference.compare import assert_span_equal, span_differences
+    from testopeninference.goldens import close_recorders, get_chat_span, get_span
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'testopeninference' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "CassetteError",
