@@ -91,6 +91,7 @@ class Cassette:
     name: str
     path: Path
     interactions: tuple[Interaction, ...]
+    description: str = ""  # one line: the request shape it exercises (a top-level key go-vcr ignores)
 
     @property
     def request(self) -> RecordedRequest:
@@ -169,7 +170,8 @@ def _parse(path: Path, data: object) -> Cassette:
         interactions = tuple(_interaction(item) for item in raw)
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidCassetteError(f"{path}: malformed interaction ({error!r}); fix or re-record the cassette.") from None
-    return Cassette(name=path.stem, path=path, interactions=interactions)
+    description = " ".join(str(data.get("description") or "").split())
+    return Cassette(name=path.stem, path=path, interactions=interactions, description=description)
 
 
 def _interaction(item: dict) -> Interaction:

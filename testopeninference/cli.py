@@ -74,10 +74,18 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
             for name in todo:
                 result = recorder.record(name, force=args.force)
                 recorded += 1
-                print(f"recorded  {name} -> {result.path} ({result.seconds:.2f} s)", file=out, flush=True)
+                print(f"recorded  {name} -> {_shown(result.path)} ({result.seconds:.2f} s)", file=out, flush=True)
     elapsed = time.monotonic() - started
     print(f"{recorded} recorded, {len(names) - recorded} present, {elapsed:.2f} s in total", file=out)
     return 0
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:
@@ -85,9 +93,9 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
     library = CassetteLibrary(settings.cassettes_dir)
     convention = get_convention(settings.convention)
     for name in library.names():
-        endpoint = endpoint_of(library.load(name)).value
+        cassette = library.load(name)
         status = "present" if convention.span_path(settings.spans_dir, name).exists() else "missing"
-        print(f"{name:40} {endpoint:14} {status}", file=out)
+        print(f"{name:36} {endpoint_of(cassette).value:13} {status:8} {cassette.description}".rstrip(), file=out)
     return 0
 
 
@@ -102,6 +110,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except KeyboardInterrupt:
         print("Interrupted.", file=err)
         return 130
+    except BrokenPipeError:  # e.g. `testopeninference list | head`
+        return 0
 
 
 if __name__ == "__main__":

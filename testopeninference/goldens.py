@@ -36,19 +36,29 @@ def get_span(
     record: RecordMode | str | bool | None = None,
 ) -> Span:
     """The golden span of ``cassette``; arguments override the environment (see ``recorder.config``)."""
-    settings = Settings.from_env(
-        convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record
-    )
-    return golden_span(settings, cassette)
+    return golden_span(_settings(convention, cassettes_dir, spans_dir, record), cassette)
 
 
-def get_chat_span(cassette: str, **options: object) -> Span:
+def get_chat_span(
+    cassette: str,
+    *,
+    convention: str | None = None,
+    cassettes_dir: Path | str | None = None,
+    spans_dir: Path | str | None = None,
+    record: RecordMode | str | bool | None = None,
+) -> Span:
     """Like ``get_span``, for a cassette of the chat completions endpoint."""
-    settings = Settings.from_env(**options)  # type: ignore[arg-type]
+    settings = _settings(convention, cassettes_dir, spans_dir, record)
     endpoint = endpoint_of(CassetteLibrary(settings.cassettes_dir).load(cassette))
     if endpoint is not Endpoint.CHAT:
-        raise ConfigurationError(f"cassette {cassette!r} is an {endpoint.value!r} cassette, not a chat one; use get_span() for it.")
+        raise ConfigurationError(
+            f"cassette {cassette!r} is an {endpoint.value!r} cassette, not a chat one; use get_span() for it."
+        )
     return golden_span(settings, cassette)
+
+
+def _settings(convention, cassettes_dir, spans_dir, record) -> Settings:
+    return Settings.from_env(convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record)
 
 
 def golden_span(settings: Settings, cassette: str) -> Span:
