@@ -201,6 +201,25 @@ def _headers(raw: object) -> dict[str, list[str]]:
     return {str(key): [str(v) for v in (values if isinstance(values, list) else [values])] for key, values in raw.items()}
 
 
+class _CassetteDumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, so bodies stay readable in the file."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_CassetteDumper.add_representer(str, _represent_str)
+
+
+def dump_cassette(data: dict) -> str:
+    """A cassette mapping as go-vcr-compatible YAML text (keys in the given order)."""
+    return yaml.dump(
+        data, Dumper=_CassetteDumper, explicit_start=True, sort_keys=False, allow_unicode=True, indent=4, width=120
+    )
+
+
 class CassetteLibrary:
     """The cassettes of one directory, by name, each parsed once."""
 
@@ -225,6 +244,10 @@ class CassetteLibrary:
                 raise CassetteNotFoundError(self.unknown_message(name))
             self._cache[name] = load_cassette(path)
         return self._cache[name]
+
+    def forget(self, name: str) -> None:
+        """Drop a cached cassette (after it was written anew)."""
+        self._cache.pop(name, None)
 
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=3)

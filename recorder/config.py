@@ -35,6 +35,45 @@ SPAN_TIMEOUT = "TESTOPENINFERENCE_SPAN_TIMEOUT"
 ALLOW_VERSION_MISMATCH = "TESTOPENINFERENCE_ALLOW_VERSION_MISMATCH"
 """``true`` lets the local backend record with packages other than the pinned ones."""
 
+OPENAI_API_KEY = "OPENAI_API_KEY"
+"""A real API key: a missing cassette is then recorded from the live API."""
+
+OPENAI_BASE_URL = "OPENAI_BASE_URL"
+"""Where live recordings go (default https://api.openai.com/v1): any OpenAI-compatible server."""
+
+AZURE_OPENAI_API_KEY = "AZURE_OPENAI_API_KEY"
+AZURE_OPENAI_ENDPOINT = "AZURE_OPENAI_ENDPOINT"
+AZURE_OPENAI_DEPLOYMENT = "AZURE_OPENAI_DEPLOYMENT"
+OPENAI_API_VERSION = "OPENAI_API_VERSION"
+"""Azure OpenAI: key, ``https://<resource>.openai.azure.com``, deployment and API version for live recordings."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Upstream:
+    """The real API that missing cassettes are recorded from; keys never appear in a repr."""
+
+    openai_api_key: str = dataclasses.field(default="", repr=False)
+    openai_base_url: str = "https://api.openai.com/v1"
+    azure_api_key: str = dataclasses.field(default="", repr=False)
+    azure_endpoint: str = ""
+    azure_deployment: str = ""
+    api_version: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.openai_api_key or (self.azure_api_key and self.azure_endpoint))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Upstream:
+        return cls(
+            openai_api_key=env.get(OPENAI_API_KEY, ""),
+            openai_base_url=env.get(OPENAI_BASE_URL) or cls.openai_base_url,
+            azure_api_key=env.get(AZURE_OPENAI_API_KEY, ""),
+            azure_endpoint=env.get(AZURE_OPENAI_ENDPOINT, ""),
+            azure_deployment=env.get(AZURE_OPENAI_DEPLOYMENT, ""),
+            api_version=env.get(OPENAI_API_VERSION, ""),
+        )
+
 
 class RecordMode(str, enum.Enum):
     """When a golden span is recorded."""
@@ -83,12 +122,13 @@ class Settings:
     allow_version_mismatch: bool = False
     requirements_file: Path = PROJECT_ROOT / "requirements.txt"
     proxy_script: Path = PROJECT_ROOT / "openai_proxy.py"
+    upstream: Upstream = Upstream()  # disabled: a missing cassette is an error
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from ``overrides`` (non-None wins), then ``environ``, then defaults."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, object] = {"upstream": Upstream.from_env(env)}
         if CASSETTES_DIR in env:
             values["cassettes_dir"] = Path(env[CASSETTES_DIR])
         if SPANS_DIR in env:

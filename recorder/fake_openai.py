@@ -19,8 +19,9 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from recorder.cassette import Cassette, CassetteLibrary
+from recorder.live import LiveRecorder
 from recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, mismatches
-from testopeninference.errors import CassetteError
+from testopeninference.errors import CassetteError, CassetteNotFoundError, TestOpenInferenceError
 
 CASSETTE_HEADER = "X-Cassette-Name"
 
@@ -62,9 +63,15 @@ def split_events(body: str) -> list[str]:
 class CassetteReplayer:
     """Turns a request into the recorded response of the matching cassette."""
 
-    def __init__(self, library: CassetteLibrary, match_on: tuple[str, ...] = DEFAULT_MATCH_ON) -> None:
+    def __init__(
+        self,
+        library: CassetteLibrary,
+        match_on: tuple[str, ...] = DEFAULT_MATCH_ON,
+        live: LiveRecorder | None = None,
+    ) -> None:
         self.library = library
         self.match_on = match_on
+        self.live = live  # records missing cassettes from a real API when set
         self.play_counts: Counter[str] = Counter()
         self._errors: list[ReplayError] = []
         self._lock = threading.Lock()
@@ -75,8 +82,13 @@ class CassetteReplayer:
             return self._handle_unnamed(request)
         try:
             cassette = self.library.load(name)
+        except CassetteNotFoundError as error:
+            if self.live is None:
+                hint = "Check the X-Cassette-Name header, or set OPENAI_API_KEY to record it from the live API."
+                return self._error(name, 500, "cassette_not_found", f"{error} {hint}")
+            return self._record_live(name, request)
         except CassetteError as error:
-            return self._error(name, 500, "cassette_not_found", f"{error} Check the {CASSETTE_HEADER} header.")
+            return self._error(name, 500, "cassette_invalid", str(error))
         differences = mismatches(cassette.request, request, self.match_on)
         if differences:
             detail = "; ".join(differences)
@@ -85,6 +97,15 @@ class CassetteReplayer:
                 "Send the cassette's request unchanged, or delete the cassette to record it again."
             )
             return self._error(name, 409, "cassette_mismatch", message)
+        return self._replay(cassette)
+
+    def _record_live(self, name: str, request: IncomingRequest) -> ReplayResponse:
+        try:
+            with self._lock:  # one live call per missing cassette, even with concurrent requests
+                cassette = self.library.load(name) if self.library.path(name).exists() else None
+                cassette = cassette or self.live.record(name, request)
+        except TestOpenInferenceError as error:
+            return self._error(name, 502, "live_recording_failed", str(error))
         return self._replay(cassette)
 
     def take_errors(self, cassette: str) -> list[ReplayError]:
@@ -143,11 +164,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        target = urlsplit(self.path)
         incoming = IncomingRequest(
             method=self.command,
-            path=urlsplit(self.path).path,
+            path=target.path,
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
+            query=target.query,
         )
         self._write(self.server.replayer.handle(incoming))
 

@@ -24,6 +24,7 @@ class IncomingRequest:
     path: str  # without the query string
     headers: dict[str, str]  # lower-case names
     body: bytes
+    query: str = ""  # kept for forwarding to a live API; never matched
 
     @property
     def is_multipart(self) -> bool:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from pathlib import Path
 
 import httpx
 
-from recorder.cassette import Cassette
+from recorder.cassette import Cassette, RecordedRequest
 from recorder.fake_openai import CASSETTE_HEADER
 
 DONE_EVENT = "data: [DONE]"
@@ -36,12 +37,26 @@ def traceparent(trace_id: int) -> str:
 
 def send(client: httpx.Client, proxy_url: str, cassette: Cassette, trace_id: int, timeout: float) -> ProxyReply:
     """Send the cassette's request through the proxy and read the whole response."""
-    request = cassette.request
+    fields, files = (cassette.form_fields(), cassette.form_files()) if cassette.request.is_multipart else ({}, {})
+    return send_request(client, proxy_url, cassette.name, cassette.request, trace_id, timeout, fields, files)
+
+
+def send_request(
+    client: httpx.Client,
+    proxy_url: str,
+    name: str,
+    request: RecordedRequest,
+    trace_id: int,
+    timeout: float,
+    fields: dict[str, str] | None = None,
+    files: dict[str, Path] | None = None,
+) -> ProxyReply:
+    """Send one request, named ``name`` for the fake server, and read the whole response."""
     url = f"{proxy_url}{request.path}" + (f"?{request.query}" if request.query else "")
-    headers = {CASSETTE_HEADER: cassette.name, "traceparent": traceparent(trace_id)}
+    headers = {CASSETTE_HEADER: name, "traceparent": traceparent(trace_id)}
     if request.is_multipart:
-        files = {key: (path.name, path.read_bytes()) for key, path in cassette.form_files().items()}
-        build = dict(data=cassette.form_fields(), files=files)
+        uploads = {key: (path.name, path.read_bytes()) for key, path in (files or {}).items()}
+        build = dict(data=fields or {}, files=uploads)
     else:
         headers["Content-Type"] = "application/json"
         build = dict(content=request.body.encode())

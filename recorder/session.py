@@ -19,16 +19,20 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from recorder import request as proxy_request
 from recorder.backends import ProxyBackend, create_backend, tail
-from recorder.cassette import CassetteLibrary
+from recorder.cassette import CassetteLibrary, RecordedRequest
 from recorder.collector import CollectedSpan, InMemoryOTLPCollector
 from recorder.config import Settings
 from recorder.conventions import get_convention
 from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
+from recorder.live import LiveRecorder
 from recorder.span_file import normalise, write_span
 from testopeninference.errors import ProxyError, RecordingError, SpanTimeoutError
 
 PLACEHOLDER_API_KEY = "testopeninference-placeholder-key"
 """Given to the proxy's SDK clients: the fake server never checks it, and no real key is ever passed."""
+
+
+_Sender = Callable[[httpx.Client, str, int], proxy_request.ProxyReply]  # (client, proxy URL, trace id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +50,8 @@ class SpanRecorder:
         self.settings = settings
         self.convention = get_convention(settings.convention)
         self.library = CassetteLibrary(settings.cassettes_dir)
-        self.replayer = CassetteReplayer(self.library)
+        live = LiveRecorder(settings.upstream, self.library) if settings.upstream.enabled else None
+        self.replayer = CassetteReplayer(self.library, live=live)
         self._backend = backend
         self._stack = contextlib.ExitStack()
         self._fake: FakeOpenAIServer | None = None
@@ -120,18 +125,43 @@ class SpanRecorder:
     def capture(self, cassette: str) -> Span:
         """Replay ``cassette`` through the proxy and return its normalised span."""
         loaded = self.library.load(cassette)
+
+        def send(client: httpx.Client, url: str, trace_id: int) -> proxy_request.ProxyReply:
+            return proxy_request.send(client, url, loaded, trace_id, self.settings.span_timeout)
+
+        return self._capture(cassette, send, _recorded_statuses(loaded))
+
+    def record_new(self, cassette: str, path: str, body: str, description: str = "") -> RecordResult:
+        """Record a new cassette from the live API through the proxy, then its golden from the replay."""
+        if self.library.path(cassette).exists():
+            raise RecordingError(f"cassette {self.library.path(cassette)} already exists; delete it to record it again.")
+        if self.replayer.live is None:
+            raise RecordingError(
+                "recording a new cassette needs a live API: set OPENAI_API_KEY "
+                "(and OPENAI_BASE_URL for another OpenAI-compatible server) or the AZURE_OPENAI_* settings."
+            )
+        self.replayer.live.descriptions[cassette] = description
+        request = RecordedRequest(method="POST", url=path, headers={}, body=body, form={})
+
+        def send(client: httpx.Client, url: str, trace_id: int) -> proxy_request.ProxyReply:
+            return proxy_request.send_request(client, url, cassette, request, trace_id, self.settings.span_timeout)
+
+        self._capture(cassette, send, set())  # the fake server saves the live exchange as the cassette
+        return self.record(cassette, force=True)  # the golden comes from the replay, like every later one
+
+    def _capture(self, cassette: str, send: _Sender, expected_statuses: set[int]) -> Span:
         if self._proxy_url is None or self._backend is None or not self._backend.alive():
             self._restart_proxy()
         assert self._client is not None and self._collector is not None and self._proxy_url is not None
         trace_id = proxy_request.new_trace_id()
         try:
-            reply = proxy_request.send(self._client, self._proxy_url, loaded, trace_id, self.settings.span_timeout)
+            reply = send(self._client, self._proxy_url, trace_id)
         except httpx.HTTPError as error:
             raise self._proxy_failure(cassette, f"request failed: {error!r}") from None
         replay_errors = self.replayer.take_errors(cassette)
         if replay_errors:
             raise RecordingError(f"cassette {cassette!r} could not be replayed: {replay_errors[0].message}")
-        if reply.status >= 500 and reply.status not in _recorded_statuses(loaded):
+        if reply.status >= 500 and reply.status not in expected_statuses:
             raise self._proxy_failure(cassette, f"the proxy answered {reply.status}: {reply.body[:300]}")
         return normalise(self._take_span(cassette, trace_id))
 

@@ -11,15 +11,14 @@ half-written file can exist.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from recorder.atomic import write_atomic
 from testopeninference.errors import InvalidGoldenSpanError
 
 VOLATILE_FIELDS = (
@@ -105,28 +104,5 @@ def read_span(path: Path) -> Span:
 
 
 def write_span(path: Path, span: Span) -> None:
-    """Write atomically: a temporary file in the same directory, then a rename."""
-    write_text_atomic(Path(path), to_json(span))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o666 & ~_umask())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """Write the canonical text atomically (see ``recorder.atomic``)."""
+    write_atomic(Path(path), to_json(span))

@@ -6,6 +6,7 @@ Our errors print ``Error: <message>`` and exit 1; usage errors exit 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from recorder.config import Settings
 from recorder.conventions import get_convention
 from recorder.session import SpanRecorder
 from testopeninference.catalogue import endpoint_of
-from testopeninference.errors import TestOpenInferenceError
+from testopeninference.errors import ConfigurationError, TestOpenInferenceError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="record even when installed packages differ from requirements.txt",
     )
     record.set_defaults(run=_record)
+
+    new = commands.add_parser(
+        "new",
+        help="record a new cassette from the live API, and its golden",
+        description="Send a request through the instrumented proxy to the live API (OPENAI_API_KEY, OPENAI_BASE_URL "
+        "or the AZURE_OPENAI_* settings), save the scrubbed exchange as cassettes/NAME.yaml and record its golden.",
+    )
+    _add_dirs(new)
+    new.add_argument("name", metavar="NAME", help="cassette name, e.g. chat-my-shape")
+    new.add_argument("--path", default="/v1/chat/completions", help="API path (default /v1/chat/completions)")
+    new.add_argument("--body", required=True, help="JSON request body: a file, or - for standard input")
+    new.add_argument("--description", default="", help="one line: the request shape it exercises")
+    new.set_defaults(run=_new)
 
     listing = commands.add_parser("list", help="list cassettes and their goldens", description="List cassettes.")
     _add_dirs(listing)
@@ -77,6 +91,20 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
                 print(f"recorded  {name} -> {_shown(result.path)} ({result.seconds:.2f} s)", file=out, flush=True)
     elapsed = time.monotonic() - started
     print(f"{recorded} recorded, {len(names) - recorded} present, {elapsed:.2f} s in total", file=out)
+    return 0
+
+
+def _new(args: argparse.Namespace, out: TextIO) -> int:
+    body = sys.stdin.read() if args.body == "-" else Path(args.body).read_text(encoding="utf-8")
+    try:
+        json.loads(body)
+    except ValueError as error:
+        raise ConfigurationError(f"--body is not JSON ({error}); give the request body the SDK call takes.") from None
+    settings = _settings(args)
+    with SpanRecorder(settings) as recorder:
+        result = recorder.record_new(args.name, args.path, body, args.description)
+    print(f"recorded  {_shown(recorder.library.path(args.name))}", file=out)
+    print(f"recorded  {_shown(result.path)}", file=out)
     return 0
 
 

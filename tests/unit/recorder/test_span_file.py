@@ -4,7 +4,7 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder import span_file
+from recorder import atomic
 from recorder.span_file import from_json, normalise, read_span, to_json, write_span
 from testopeninference.errors import InvalidGoldenSpanError
 from tests.helpers import SPANS, need_reference
@@ -76,7 +76,7 @@ def test_write_is_atomic_and_leaves_nothing_on_failure(tmp_path: Path, monkeypat
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(span_file.os, "replace", fail)
+    monkeypatch.setattr(atomic.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_span(path, Span(name="second"))
     assert read_span(path).name == "first"

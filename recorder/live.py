@@ -1,0 +1,166 @@
+"""Recording a missing cassette from a live OpenAI-compatible API.
+
+When a request names a cassette that does not exist and an upstream is
+configured (``OPENAI_API_KEY``, or the Azure settings), the fake server
+forwards the request there and saves the interaction, cleaned by
+``recorder.scrub``, as ``<name>.yaml``. An existing cassette is never
+rewritten: a request that differs from it is drift, reported as an error.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from recorder import scrub
+from recorder.atomic import write_atomic
+from recorder.cassette import FILE_PREFIX, MULTIPART_PLACEHOLDER, Cassette, CassetteLibrary, dump_cassette
+from recorder.config import Upstream
+from recorder.matchers import AZURE_PREFIX, IncomingRequest
+from testopeninference.errors import RecordingError
+
+FORWARDED_HEADERS = ("content-type", "accept", "openai-beta")
+LIVE_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+
+
+class LiveRecorder:
+    """Forwards a request to the real API and saves the exchange as a cassette."""
+
+    def __init__(self, upstream: Upstream, library: CassetteLibrary) -> None:
+        self.upstream = upstream
+        self.library = library
+        self.descriptions: dict[str, str] = {}  # set before a request, written into the new cassette
+
+    def record(self, name: str, request: IncomingRequest) -> Cassette:
+        path = self.library.path(name)
+        description = self.descriptions.pop(name, "")
+        outgoing = self._outgoing(request)
+        started = time.monotonic()
+        try:
+            with httpx.Client(timeout=LIVE_TIMEOUT) as client:
+                response = client.send(outgoing, stream=True)
+                raw = b"".join(response.iter_raw())
+                response.close()
+        except httpx.HTTPError as error:
+            raise RecordingError(
+                f"recording cassette {name!r} from {_origin(outgoing.url)} failed: {error!r}. "
+                "Check OPENAI_BASE_URL (or AZURE_OPENAI_ENDPOINT) and your network."
+            ) from None
+        body = scrub.decode_body(raw, response.headers.get("content-encoding", "")).decode("utf-8", errors="replace")
+        data = {"version": 2}
+        if description:
+            data["description"] = description
+        data["interactions"] = [
+            {
+                "id": 0,
+                "request": self._recorded_request(outgoing, request),
+                "response": self._recorded_response(response, body, time.monotonic() - started),
+            }
+        ]
+        write_atomic(path, dump_cassette(data))
+        self.library.forget(name)
+        return self.library.load(name)
+
+    def _outgoing(self, request: IncomingRequest) -> httpx.Request:
+        headers = {k: v for k, v in request.headers.items() if k in FORWARDED_HEADERS}
+        if request.path.startswith(AZURE_PREFIX):
+            if not (self.upstream.azure_api_key and self.upstream.azure_endpoint):
+                raise RecordingError(
+                    "an Azure cassette is missing; set AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT to record it."
+                )
+            url = self.upstream.azure_endpoint.rstrip("/") + self._azure_path(request.path)
+            query = parse_qs(request.query)
+            if self.upstream.api_version:
+                query["api-version"] = [self.upstream.api_version]
+            headers["api-key"] = self.upstream.azure_api_key
+            return httpx.Request(request.method, url, params=query, headers=headers, content=request.body)
+        if not self.upstream.openai_api_key:
+            raise RecordingError("a cassette is missing; set OPENAI_API_KEY to record it from the live API.")
+        url = self.upstream.openai_base_url.rstrip("/") + request.path.removeprefix("/v1")
+        headers["authorization"] = f"Bearer {self.upstream.openai_api_key}"
+        return httpx.Request(request.method, url, headers=headers, content=request.body)
+
+    def _azure_path(self, path: str) -> str:
+        if not self.upstream.azure_deployment:
+            return path
+        _, rest = path[len(AZURE_PREFIX) :].split("/", 1)
+        return f"{AZURE_PREFIX}{self.upstream.azure_deployment}/{rest}"
+
+    def _recorded_request(self, outgoing: httpx.Request, incoming: IncomingRequest) -> dict:
+        headers = {k: v for k, v in scrub.scrub_headers(_header_lists(outgoing.headers)).items() if k != "Host"}
+        body = incoming.body.decode("utf-8", errors="replace")
+        form: dict[str, list[str]] = {}
+        if incoming.is_multipart:
+            form = self._save_form(incoming)
+            body = MULTIPART_PLACEHOLDER
+        else:
+            body = scrub.scrub_secrets(scrub.pretty_json(body), self._secrets())
+        url = scrub.scrub_url(str(outgoing.url))
+        query = parse_qs(urlsplit(url).query)
+        recorded = {
+            "proto": "HTTP/1.1",
+            "proto_major": 1,
+            "proto_minor": 1,
+            "content_length": len(body.encode()),
+            "host": urlsplit(url).hostname,
+            "body": body,
+        }
+        if form or query:
+            recorded["form"] = {**query, **form}
+        recorded.update({"headers": headers, "url": url, "method": outgoing.method})
+        return recorded
+
+    def _recorded_response(self, response: httpx.Response, body: str, seconds: float) -> dict:
+        body = scrub.scrub_secrets(body, self._secrets())
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            body = scrub.pretty_json(body)
+        major, _, minor = response.http_version.removeprefix("HTTP/").partition(".")
+        return {
+            "proto": response.http_version,
+            "proto_major": int(major or 1),
+            "proto_minor": int(minor or 0),
+            "content_length": len(body.encode()),
+            "body": body,
+            "headers": scrub.scrub_headers(_header_lists(response.headers)),
+            "status": f"{response.status_code} {response.reason_phrase}".strip(),
+            "code": response.status_code,
+            "duration": f"{seconds:.6f}s",
+        }
+
+    def _save_form(self, request: IncomingRequest) -> dict[str, list[str]]:
+        """Multipart fields as a go-vcr ``form``; uploaded files go to ``testdata/`` as ``@name``."""
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + request.headers["content-type"].encode() + b"\r\n\r\n" + request.body
+        )
+        form: dict[str, list[str]] = {}
+        for part in message.iter_parts():
+            field = part.get_param("name", header="content-disposition")
+            filename = part.get_filename()
+            if filename:
+                safe = Path(filename).name
+                target = self.library.directory / "testdata" / safe
+                if not target.exists():
+                    write_atomic(target, part.get_payload(decode=True) or b"")
+                form.setdefault(field, []).append(FILE_PREFIX + safe)
+            else:
+                form.setdefault(field, []).append(part.get_content().strip())
+        return form
+
+    def _secrets(self) -> list[str]:
+        return [self.upstream.openai_api_key, self.upstream.azure_api_key]
+
+
+def _header_lists(headers: httpx.Headers) -> dict[str, list[str]]:
+    lists: dict[str, list[str]] = {}
+    for key, value in headers.multi_items():
+        lists.setdefault("-".join(part.capitalize() for part in key.split("-")), []).append(value)
+    return lists
+
+
+def _origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")

@@ -1,0 +1,163 @@
+"""Recording missing cassettes from a live API, against a stand-in upstream on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recorder.cassette import CassetteLibrary, load_cassette
+from recorder.config import Settings, Upstream
+from recorder.fake_openai import CassetteReplayer
+from recorder.live import LiveRecorder
+from recorder.matchers import IncomingRequest
+from recorder.session import SpanRecorder
+from recorder.span_file import read_span
+from tests.helpers import CASSETTES
+from tests.standin_upstream import CHAT_ANSWER, StandinUpstream
+
+FAKE_KEY = "sk-proj-FAKEKEYFORTESTS0123456789abcdefABCDEF"
+CHAT_BODY = {"model": "gpt-4.1-nano", "messages": [{"role": "user", "content": "Say hi."}]}
+
+
+@pytest.fixture
+def upstream():
+    with StandinUpstream() as running:
+        yield running
+
+
+def chat_request(name: str, body: dict = CHAT_BODY) -> IncomingRequest:
+    headers = {"content-type": "application/json", "x-cassette-name": name, "cookie": "session=browser"}
+    return IncomingRequest("POST", "/v1/chat/completions", headers, json.dumps(body).encode())
+
+
+def replayer_for(tmp_path: Path, upstream: StandinUpstream) -> CassetteReplayer:
+    library = CassetteLibrary(tmp_path)
+    live = LiveRecorder(Upstream(openai_api_key=FAKE_KEY, openai_base_url=f"{upstream.url}/v1"), library)
+    return CassetteReplayer(library, live=live)
+
+
+def test_missing_cassette_is_recorded_scrubbed_and_then_replayed(tmp_path: Path, upstream: StandinUpstream):
+    replayer = replayer_for(tmp_path, upstream)
+    response = replayer.handle(chat_request("chat-new"))
+    assert response.status == 200
+    assert json.loads(b"".join(response.chunks)) == CHAT_ANSWER
+    path, headers, _ = upstream.received[0]
+    assert path == "/v1/chat/completions" and headers["authorization"] == f"Bearer {FAKE_KEY}"
+
+    text = (tmp_path / "chat-new.yaml").read_text()
+    for secret in (FAKE_KEY, "secretcookie", "org-standinsecret", "proj_standinsecret", "session=browser"):
+        assert secret not in text
+    assert "Content-Encoding" not in text
+    cassette = load_cassette(tmp_path / "chat-new.yaml")
+    recorded = cassette.interactions[0]
+    assert recorded.response.body == json.dumps(CHAT_ANSWER, indent=2, sort_keys=True)
+    assert recorded.request.json() == CHAT_BODY
+    assert recorded.response.headers["X-Request-Id"] == ["req_standin"]
+
+    again = replayer.handle(chat_request("chat-new"))
+    assert json.loads(b"".join(again.chunks)) == CHAT_ANSWER
+    assert len(upstream.received) == 1  # replayed, not recorded twice
+
+
+def test_streams_are_recorded_and_replayed_event_by_event(tmp_path: Path, upstream: StandinUpstream):
+    replayer = replayer_for(tmp_path, upstream)
+    response = replayer.handle(chat_request("chat-new-stream", {**CHAT_BODY, "stream": True}))
+    assert response.streamed and response.chunks[-1] == b"data: [DONE]\n\n"
+    assert len(response.chunks) == 4
+    assert load_cassette(tmp_path / "chat-new-stream.yaml").interactions[0].response.is_event_stream
+
+
+def test_drift_is_an_error_and_never_rewrites_the_cassette(tmp_path: Path, upstream: StandinUpstream):
+    shutil.copy(CASSETTES / "chat-basic.yaml", tmp_path)
+    before = (tmp_path / "chat-basic.yaml").read_bytes()
+    response = replayer_for(tmp_path, upstream).handle(chat_request("chat-basic", {**CHAT_BODY, "seed": 1}))
+    assert response.status == 409
+    message = json.loads(b"".join(response.chunks))["error"]["message"]
+    assert "chat-basic.yaml" in message and "seed not in cassette" in message
+    assert (tmp_path / "chat-basic.yaml").read_bytes() == before
+    assert upstream.received == []
+
+
+def test_azure_requests_use_the_azure_key_and_hide_the_resource(tmp_path: Path, upstream: StandinUpstream):
+    library = CassetteLibrary(tmp_path)
+    settings = Upstream(azure_api_key=FAKE_KEY, azure_endpoint=upstream.url, azure_deployment="my-deploy",
+                        api_version="2024-10-21")
+    replayer = CassetteReplayer(library, live=LiveRecorder(settings, library))
+    request = IncomingRequest("POST", "/openai/deployments/gpt-4o-mini/chat/completions",
+                              {"content-type": "application/json", "x-cassette-name": "azure-new"},
+                              json.dumps(CHAT_BODY).encode(), query="api-version=2024-06-01")
+    assert replayer.handle(request).status == 200
+    path, headers, _ = upstream.received[0]
+    assert path == "/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21"
+    assert headers["api-key"] == FAKE_KEY
+    text = (tmp_path / "azure-new.yaml").read_text()
+    assert FAKE_KEY not in text and "api-key" not in text.lower()
+    assert load_cassette(tmp_path / "azure-new.yaml").request.form["api-version"] == ["2024-10-21"]
+
+
+def test_without_a_key_a_missing_cassette_is_a_500_that_says_how_to_record(tmp_path: Path):
+    response = CassetteReplayer(CassetteLibrary(tmp_path)).handle(chat_request("chat-new"))
+    assert response.status == 500
+    assert "set OPENAI_API_KEY to record it" in json.loads(b"".join(response.chunks))["error"]["message"]
+
+
+def test_new_cassette_and_golden_recorded_through_the_proxy(tmp_path: Path, upstream: StandinUpstream, capfd):
+    settings = Settings(
+        cassettes_dir=tmp_path / "cassettes",
+        spans_dir=tmp_path / "spans",
+        upstream=Upstream(openai_api_key=FAKE_KEY, openai_base_url=f"{upstream.url}/v1"),
+    )
+    with SpanRecorder(settings) as recorder:
+        result = recorder.record_new("chat-mine", "/v1/chat/completions", json.dumps(CHAT_BODY), "My chat shape.")
+        logs = recorder._backend.logs()  # noqa: SLF001
+        first = result.path.read_bytes()
+        assert recorder.record("chat-mine", force=True).path.read_bytes() == first
+    cassette = load_cassette(tmp_path / "cassettes" / "chat-mine.yaml")
+    assert cassette.description == "My chat shape."
+    assert read_span(result.path).name == "ChatCompletion"
+    assert len(upstream.received) == 1
+    _, headers, _ = upstream.received[0]
+    assert "traceparent" not in headers and "x-cassette-name" not in {k.lower() for k in headers}
+    everything = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file()) + logs + "".join(capfd.readouterr())
+    assert FAKE_KEY not in everything
+
+
+def test_live_multipart_form_and_file_are_saved(tmp_path: Path, upstream: StandinUpstream):
+    settings = Settings(
+        cassettes_dir=tmp_path / "cassettes",
+        spans_dir=tmp_path / "spans",
+        upstream=Upstream(openai_api_key=FAKE_KEY, openai_base_url=f"{upstream.url}/v1"),
+    )
+    (tmp_path / "cassettes").mkdir()
+    audio = load_cassette(CASSETTES / "audio-transcription-basic.yaml")
+    with SpanRecorder(settings) as recorder:
+        from recorder import request as proxy_request
+
+        proxy_request.send_request(recorder._client, recorder._proxy_url, "audio-mine", audio.request,  # noqa: SLF001
+                                   proxy_request.new_trace_id(), 30, audio.form_fields(), audio.form_files())
+    saved = load_cassette(tmp_path / "cassettes" / "audio-mine.yaml")
+    assert saved.request.body == "[multipart form data omitted]"
+    assert saved.form_fields() == audio.form_fields()
+    assert saved.form_files()["file"].read_bytes() == audio.form_files()["file"].read_bytes()
+
+
+def test_cli_new_records_cassette_and_golden(tmp_path: Path, upstream: StandinUpstream, monkeypatch):
+    from io import StringIO
+
+    from testopeninference.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{upstream.url}/v1")
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps(CHAT_BODY))
+    out, err = StringIO(), StringIO()
+    argv = ["new", "chat-cli", "--body", str(body), "--description", "From the CLI.",
+            "--cassettes-dir", str(tmp_path / "c"), "--spans-dir", str(tmp_path / "s")]
+    assert main(argv, out=out, err=err) == 0, err.getvalue()
+    assert out.getvalue().count("recorded  ") == 2
+    assert (tmp_path / "s" / "chat-cli.json").is_file()
+    assert main(argv, out=out, err=err) == 1
+    assert "already exists; delete it to record it again" in err.getvalue()
