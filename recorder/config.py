@@ -21,7 +21,13 @@ RECORD_SPANS = "RECORD_SPANS"
 """``false`` (default): never record; ``true``: record missing goldens; ``all``: re-record every golden used."""
 
 RECORD_BACKEND = "RECORD_BACKEND"
-"""Which backend runs the proxy: ``local`` (default)."""
+"""Which backend runs the proxy: ``local`` (default), ``docker``, or ``auto`` (Docker when an engine answers)."""
+
+DOCKER_BASE_IMAGE = "TESTOPENINFERENCE_DOCKER_BASE_IMAGE"
+"""Base image of the proxy image (default ``python:3.13-slim``); any image with python3 and venv."""
+
+DOCKER_WHEELHOUSE = "TESTOPENINFERENCE_DOCKER_WHEELHOUSE"
+"""Directory of wheels for requirements.txt: the image is then built with no network."""
 
 CASSETTES_DIR = "TESTOPENINFERENCE_CASSETTES_DIR"
 """Directory of ``<name>.yaml`` cassettes (default: the project's ``cassettes/``)."""
@@ -123,6 +129,8 @@ class Settings:
     requirements_file: Path = PROJECT_ROOT / "requirements.txt"
     proxy_script: Path = PROJECT_ROOT / "openai_proxy.py"
     upstream: Upstream = Upstream()  # disabled: a missing cassette is an error
+    docker_base_image: str = "python:3.13-slim"
+    docker_wheelhouse: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -137,6 +145,10 @@ class Settings:
             values["record_mode"] = RecordMode.parse(env[RECORD_SPANS])
         if RECORD_BACKEND in env:
             values["backend"] = env[RECORD_BACKEND].strip().lower()
+        if DOCKER_BASE_IMAGE in env:
+            values["docker_base_image"] = env[DOCKER_BASE_IMAGE]
+        if env.get(DOCKER_WHEELHOUSE):
+            values["docker_wheelhouse"] = Path(env[DOCKER_WHEELHOUSE])
         if SPAN_TIMEOUT in env:
             values["span_timeout"] = _positive_float(SPAN_TIMEOUT, env[SPAN_TIMEOUT])
         if ALLOW_VERSION_MISMATCH in env:

@@ -49,7 +49,7 @@ class ReplayError:
 def split_events(body: str) -> list[str]:
     """Split an SSE body into events, each keeping its terminating blank line."""
     events, current = [], []
-    for line in body.splitlines():
+    for line in body.replace("\r\n", "\n").split("\n"):  # not splitlines(): JSON may hold U+2028 and friends
         if line.strip():
             current.append(line)
         elif current:

@@ -80,8 +80,25 @@ def scrub_host(host: str) -> str:
     return _AZURE_HOST.sub(rf"{AZURE_RESOURCE_PLACEHOLDER}.\1", host)
 
 
+# Account identifiers and signatures that appear in bodies (image URLs carry all of them).
+_IDENTIFIERS = (
+    (re.compile(r"\borg-[A-Za-z0-9]{16,}"), "org-REDACTED"),
+    (re.compile(r"\buser-[A-Za-z0-9]{16,}"), "user-REDACTED"),
+    (re.compile(r"\bproj_[A-Za-z0-9]{16,}"), "proj_REDACTED"),
+    (re.compile(r"([?&]sig=)[^&\"\s]+"), r"\1REDACTED"),
+)
+
+
+def scrub_identifiers(text: str) -> str:
+    """Organization, user and project ids, and URL signatures, replaced by placeholders."""
+    for pattern, replacement in _IDENTIFIERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def scrub_secrets(text: str, secrets: list[str]) -> str:
-    """Remove any secret value that found its way into a body (belt and braces)."""
+    """Remove secret values and account identifiers that found their way into a body."""
+    text = scrub_identifiers(text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "REDACTED")

@@ -74,6 +74,11 @@ class SpanRecorder:
             raise
         return self
 
+    @property
+    def backend_name(self) -> str:
+        """Which backend runs the proxy (``auto`` resolved)."""
+        return self._backend.name if self._backend is not None else ""
+
     def _start_proxy(self) -> None:
         if self._backend is None:
             self._backend = create_backend(self.settings)

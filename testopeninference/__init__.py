@@ -29,7 +29,9 @@ from testopeninference.errors import (
 )
 
 _LAZY = {
+    "CatalogueEntry": "testopeninference.catalogue",
     "Endpoint": "testopeninference.catalogue",
+    "cassette_catalogue": "testopeninference.catalogue",
     "cassettes_by_endpoint": "testopeninference.catalogue",
     "list_cassettes": "testopeninference.catalogue",
     "assert_span_equal": "testopeninference.compare",
@@ -40,7 +42,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from testopeninference.catalogue import Endpoint, cassettes_by_endpoint, list_cassettes
+    from testopeninference.catalogue import CatalogueEntry, Endpoint, cassette_catalogue, cassettes_by_endpoint, list_cassettes
     from testopeninference.compare import assert_span_equal, span_differences
     from testopeninference.goldens import close_recorders, get_chat_span, get_span
 
@@ -60,6 +62,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "CassetteError",
     "CassetteNotFoundError",
+    "CatalogueEntry",
     "ConfigurationError",
     "Endpoint",
     "GoldenSpanError",
@@ -73,6 +76,7 @@ __all__ = [
     "TestOpenInferenceError",
     "VersionMismatchError",
     "assert_span_equal",
+    "cassette_catalogue",
     "cassettes_by_endpoint",
     "close_recorders",
     "get_chat_span",

@@ -6,6 +6,7 @@ cassettes are catalogued the same way as the shipped ones.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from pathlib import Path
 
@@ -64,12 +65,28 @@ def endpoint_of(cassette: Cassette) -> Endpoint:
     raise InvalidCassetteError(f"{cassette.path}: no known OpenAI endpoint for path {path!r}.")
 
 
+@dataclasses.dataclass(frozen=True)
+class CatalogueEntry:
+    name: str
+    endpoint: Endpoint
+    description: str
+
+
+def cassette_catalogue(cassettes_dir: Path | None = None) -> list[CatalogueEntry]:
+    """Every cassette with its endpoint and one-line description, sorted by name."""
+    library = CassetteLibrary(cassettes_dir or Settings.from_env().cassettes_dir)
+    entries = []
+    for name in library.names():
+        cassette = library.load(name)
+        entries.append(CatalogueEntry(name, endpoint_of(cassette), cassette.description))
+    return entries
+
+
 def cassettes_by_endpoint(cassettes_dir: Path | None = None) -> dict[Endpoint, list[str]]:
     """Every cassette name, grouped by endpoint (each list sorted)."""
-    library = CassetteLibrary(cassettes_dir or Settings.from_env().cassettes_dir)
     grouped: dict[Endpoint, list[str]] = {endpoint: [] for endpoint in Endpoint}
-    for name in library.names():
-        grouped[endpoint_of(library.load(name))].append(name)
+    for entry in cassette_catalogue(cassettes_dir):
+        grouped[entry.endpoint].append(entry.name)
     return grouped
 
 

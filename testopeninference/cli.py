@@ -85,6 +85,7 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
             print(f"present   {name}", file=out)
     if todo:
         with SpanRecorder(settings) as recorder:
+            print(f"backend   {recorder.backend_name}", file=out, flush=True)
             for name in todo:
                 result = recorder.record(name, force=args.force)
                 recorded += 1

@@ -43,13 +43,30 @@ class ProxyBackend(abc.ABC):
         self.stop()
 
 
-def create_backend(settings: Settings) -> ProxyBackend:
-    """The backend named by ``settings.backend``."""
-    if settings.backend == "local":
-        from recorder.backends.local import LocalBackend
+BACKENDS = ("local", "docker", "auto")
 
-        return LocalBackend(settings)
-    raise ConfigurationError(f"unknown backend {settings.backend!r}; use: local.")
+
+def create_backend(settings: Settings) -> ProxyBackend:
+    """The backend named by ``settings.backend``; ``auto`` picks Docker when an engine answers."""
+    name = resolve_backend_name(settings.backend)
+    if name == "docker":
+        from recorder.backends.docker import DockerBackend
+
+        return DockerBackend(settings)
+    from recorder.backends.local import LocalBackend
+
+    return LocalBackend(settings)
+
+
+def resolve_backend_name(name: str) -> str:
+    """``local`` or ``docker``; a typo lists the valid names."""
+    if name not in BACKENDS:
+        raise ConfigurationError(f"unknown backend {name!r}; use one of: {', '.join(BACKENDS)}.")
+    if name == "auto":
+        from recorder.backends.docker import engine_available
+
+        return "docker" if engine_available() else "local"
+    return name
 
 
 def tail(text: str, lines: int = 30) -> str:

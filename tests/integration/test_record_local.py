@@ -87,8 +87,9 @@ def test_cli_records_missing_goldens_and_reports_each(tmp_path: Path):
     assert code == 0, err.getvalue()
     lines = out.getvalue().splitlines()
     assert lines[0] == "present   chat-basic"
-    assert lines[1].startswith("recorded  embeddings-basic -> ")
-    assert lines[2].startswith("1 recorded, 1 present, ") and lines[2].endswith(" s in total")
+    assert lines[1] == "backend   local"
+    assert lines[2].startswith("recorded  embeddings-basic -> ")
+    assert lines[3].startswith("1 recorded, 1 present, ") and lines[3].endswith(" s in total")
     assert (spans / "embeddings-basic.json").read_bytes() == (SPANS / "embeddings-basic.json").read_bytes()
 
 

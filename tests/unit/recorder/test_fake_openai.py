@@ -28,6 +28,11 @@ def test_split_events_keeps_each_event_whole():
     assert split_events(body) == ['data: {"a":1}\n\n', 'data: {"b":2}\n\n', "data: [DONE]\n\n"]
 
 
+def test_split_events_splits_on_newlines_only():
+    body = 'data: {"t":"a\u2028b\x85c\x0cd"}\r\n\r\ndata: [DONE]\n\n'
+    assert split_events(body) == ['data: {"t":"a\u2028b\x85c\x0cd"}\n\n', "data: [DONE]\n\n"]
+
+
 def test_split_events_keeps_multi_line_events():
     body = "event: response.created\ndata: {}\n\nevent: done\ndata: {}\n"
     assert split_events(body) == ["event: response.created\ndata: {}\n\n", "event: done\ndata: {}\n\n"]
