@@ -41,6 +41,7 @@ class ProxySettings:
     azure_api_key: str = "unused"
     api_version: str = DEFAULT_API_VERSION
     timeout: float = 60.0
+    propagate: bool = False  # send a W3C traceparent upstream, as a tracing gateway would
 
     @classmethod
     def from_env(cls) -> ProxySettings:
@@ -90,18 +91,18 @@ def create_app(settings: ProxySettings) -> FastAPI:
     def client_for(deployment: str | None, api_version: str | None) -> Any:
         key = (deployment or "", api_version or "")
         if key not in clients:
+            common = dict(timeout=settings.timeout, max_retries=0)
+            if settings.propagate:
+                common["http_client"] = _propagating_http_client(openai)
             if deployment is None:
-                clients[key] = openai.AsyncOpenAI(
-                    base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout, max_retries=0
-                )
+                clients[key] = openai.AsyncOpenAI(base_url=settings.base_url, api_key=settings.api_key, **common)
             else:
                 clients[key] = openai.AsyncAzureOpenAI(
                     azure_endpoint=settings.azure_endpoint,
                     azure_deployment=deployment,
                     api_key=settings.azure_api_key,
                     api_version=api_version or settings.api_version,
-                    timeout=settings.timeout,
-                    max_retries=0,
+                    **common,
                 )
         return clients[key]
 
@@ -138,6 +139,16 @@ def create_app(settings: ProxySettings) -> FastAPI:
         _route(app, f"/v1{endpoint}", forward, endpoint)
         _route(app, f"/openai/deployments/{{deployment}}{endpoint}", forward, endpoint)
     return app
+
+
+def _propagating_http_client(openai: Any) -> Any:
+    """The SDK's default HTTP client, injecting the current trace context into each upstream request."""
+    from opentelemetry import propagate
+
+    async def inject(request: Any) -> None:
+        propagate.inject(request.headers)
+
+    return openai.DefaultAsyncHttpxClient(event_hooks={"request": [inject]})
 
 
 def _route(app: FastAPI, path: str, forward: Callable[..., Any], endpoint: str) -> None:
@@ -213,11 +224,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     parser.add_argument("--fd", type=int, default=None, help="serve on an already-bound socket")
     parser.add_argument("--convention", default="openinference", choices=CONVENTIONS)
+    parser.add_argument("--propagate", action="store_true", help="send the trace context (traceparent) upstream")
     args = parser.parse_args(argv)
     instrument(args.convention)
     import uvicorn
 
-    app = create_app(ProxySettings.from_env())
+    app = create_app(dataclasses.replace(ProxySettings.from_env(), propagate=args.propagate))
     if args.fd is None:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
         return

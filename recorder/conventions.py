@@ -17,13 +17,37 @@ from testopeninference.errors import ConfigurationError
 class Convention:
     name: str
     scope_name: str
+    packages: tuple[str, ...]  # the pinned packages that shape its spans (recorded in the manifest)
     spans_subdir: str = ""  # "" keeps goldens directly in spans/
 
     def span_path(self, spans_dir: Path, cassette: str) -> Path:
         return Path(spans_dir) / self.spans_subdir / f"{cassette}.json"
 
 
-OPENINFERENCE = Convention(name="openinference", scope_name="openinference.instrumentation.openai")
+OPENTELEMETRY_SDK = (
+    "opentelemetry-api",
+    "opentelemetry-sdk",
+    "opentelemetry-semantic-conventions",
+    "opentelemetry-instrumentation",
+    "opentelemetry-exporter-otlp-proto-http",
+    "opentelemetry-exporter-otlp-proto-common",
+    "opentelemetry-proto",
+    "protobuf",
+)
+
+OPENINFERENCE = Convention(
+    name="openinference",
+    scope_name="openinference.instrumentation.openai",
+    packages=(
+        "openai",
+        "openinference-instrumentation-openai",
+        "openinference-instrumentation",
+        "openinference-semantic-conventions",
+        *OPENTELEMETRY_SDK,
+        "pydantic",
+        "httpx",
+    ),
+)
 
 CONVENTIONS: dict[str, Convention] = {OPENINFERENCE.name: OPENINFERENCE}
 

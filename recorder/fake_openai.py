@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,10 +74,13 @@ class CassetteReplayer:
         self.match_on = match_on
         self.live = live  # records missing cassettes from a real API when set
         self.play_counts: Counter[str] = Counter()
+        self.received: list[IncomingRequest] = []  # every request, headers included (trace propagation checks)
         self._errors: list[ReplayError] = []
         self._lock = threading.Lock()
 
     def handle(self, request: IncomingRequest) -> ReplayResponse:
+        with self._lock:
+            self.received.append(request)
         name = request.headers.get(CASSETTE_HEADER.lower())
         if not name:
             return self._handle_unnamed(request)
@@ -202,6 +206,11 @@ def _chunked(chunks: tuple[bytes, ...]) -> Iterator[bytes]:
 
 class _ReplayHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that goes away (a proxy stopped mid-keep-alive) is normal; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
     def __init__(self, address: tuple[str, int], replayer: CassetteReplayer) -> None:
         super().__init__(address, _Handler)

@@ -34,15 +34,19 @@ class IncomingRequest:
 Matcher = Callable[[RecordedRequest, IncomingRequest], None]
 
 
+# Matchers raise AssertionError themselves rather than use `assert`: pytest rewrites the asserts of
+# plugin packages, and python -O strips them.
+
+
 def method(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
-    assert recorded.method == incoming.method, f"method: cassette {recorded.method}, request {incoming.method}"
+    if recorded.method != incoming.method:
+        raise AssertionError(f"method: cassette {recorded.method}, request {incoming.method}")
 
 
 def path(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
     """Paths match exactly; the query string (Azure's api-version) is ignored."""
-    assert recorded.path.rstrip("/") == incoming.path.rstrip("/"), (
-        f"path: cassette {recorded.path}, request {incoming.path}"
-    )
+    if recorded.path.rstrip("/") != incoming.path.rstrip("/"):
+        raise AssertionError(f"path: cassette {recorded.path}, request {incoming.path}")
 
 
 def body(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
@@ -55,7 +59,8 @@ def body(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
     except ValueError:
         raise AssertionError(f"body: request body is not JSON: {incoming.body[:80]!r}") from None
     differences = list(json_differences(expected, actual))
-    assert not differences, "body: " + "; ".join(differences)
+    if differences:
+        raise AssertionError("body: " + "; ".join(differences))
 
 
 MATCHERS: dict[str, Matcher] = {"method": method, "path": path, "body": body}

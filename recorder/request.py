@@ -46,14 +46,17 @@ def send_request(
     proxy_url: str,
     name: str,
     request: RecordedRequest,
-    trace_id: int,
+    trace_id: int | None,
     timeout: float,
     fields: dict[str, str] | None = None,
     files: dict[str, Path] | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> ProxyReply:
     """Send one request, named ``name`` for the fake server, and read the whole response."""
     url = f"{proxy_url}{request.path}" + (f"?{request.query}" if request.query else "")
-    headers = {CASSETTE_HEADER: name, "traceparent": traceparent(trace_id)}
+    headers = {CASSETTE_HEADER: name, **(extra_headers or {})}
+    if trace_id is not None:
+        headers["traceparent"] = traceparent(trace_id)
     if request.is_multipart:
         uploads = {key: (path.name, path.read_bytes()) for key, path in (files or {}).items()}
         build = dict(data=fields or {}, files=uploads)

@@ -25,6 +25,8 @@ from recorder.config import Settings
 from recorder.conventions import get_convention
 from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
 from recorder.live import LiveRecorder
+from recorder.locks import directory_lock
+from recorder.manifest import Manifest, Provenance, file_sha256
 from recorder.span_file import normalise, write_span
 from testopeninference.errors import ProxyError, RecordingError, SpanTimeoutError
 
@@ -118,13 +120,22 @@ class SpanRecorder:
         return self.convention.span_path(self.settings.spans_dir, cassette)
 
     def record(self, cassette: str, *, force: bool = False) -> RecordResult:
-        """Write the golden for ``cassette`` unless it exists (or ``force``)."""
+        """Write the golden for ``cassette`` unless it exists (or ``force``), and note its provenance.
+
+        Holds the spans directory's lock, so processes recording side by side record each golden once.
+        """
         started = time.monotonic()
         path = self.span_path(cassette)
-        if path.exists() and not force:
-            return RecordResult(cassette, path, False, time.monotonic() - started)
-        span = self.capture(cassette)
-        write_span(path, span)
+        with directory_lock(self.settings.spans_dir):
+            if path.exists() and not force:
+                return RecordResult(cassette, path, False, time.monotonic() - started)
+            span = self.capture(cassette)
+            write_span(path, span)
+            provenance = Provenance(
+                cassette_sha256=file_sha256(self.library.path(cassette)),
+                packages=self._backend.package_versions(self.convention.packages),
+            )
+            Manifest(self.settings.spans_dir).update(path, provenance)
         return RecordResult(cassette, path, True, time.monotonic() - started)
 
     def capture(self, cassette: str) -> Span:

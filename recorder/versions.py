@@ -25,14 +25,22 @@ def read_pins(requirements: Path) -> dict[str, str]:
     return pins
 
 
+def installed_versions(names: tuple[str, ...]) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
 def version_mismatches(pins: dict[str, str]) -> list[str]:
     """One line per pinned package whose installed version differs."""
     problems = []
+    installed_now = installed_versions(tuple(pins))
     for name, pinned in sorted(pins.items()):
-        try:
-            installed = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            installed = "not installed"
+        installed = installed_now[name]
         if installed != pinned:
             problems.append(f"{name}: installed {installed}, pinned {pinned}")
     return problems

@@ -1,6 +1,7 @@
-"""The ``testopeninference`` command: record and list golden spans.
+"""The ``testopeninference`` command: record, inspect and compare golden spans.
 
-Our errors print ``Error: <message>`` and exit 1; usage errors exit 2.
+Our errors print ``Error: <message>`` and exit 1; a difference found by
+``diff`` exits 1 too; usage errors exit 2 (argparse).
 """
 
 from __future__ import annotations
@@ -12,59 +13,80 @@ import time
 from pathlib import Path
 from typing import Sequence, TextIO
 
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
 from recorder.cassette import CassetteLibrary
+from recorder.collector import InMemoryOTLPCollector
 from recorder.config import Settings
 from recorder.conventions import get_convention
+from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
+from recorder.locks import directory_lock
+from recorder.manifest import Manifest
 from recorder.session import SpanRecorder
+from recorder.span_file import read_span
 from testopeninference.catalogue import endpoint_of
+from testopeninference.compare import span_differences
 from testopeninference.errors import ConfigurationError, TestOpenInferenceError
+from testopeninference.span_input import as_span
+from testopeninference.status import golden_statuses, orphaned_goldens
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="testopeninference", description="Golden OpenInference spans for AI gateways.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    record = commands.add_parser("record", help="record missing golden spans", description="Record missing golden spans.")
-    _add_dirs(record)
+    record = _command(commands, "record", _record, "record missing golden spans (all cassettes by default)")
     record.add_argument("names", nargs="*", metavar="NAME", help="cassettes to record (default: all)")
     record.add_argument("--force", action="store_true", help="re-record goldens that already exist")
-    record.add_argument("--backend", default=None, help="proxy backend (default: local, or RECORD_BACKEND)")
-    record.add_argument(
-        "--allow-version-mismatch",
-        action="store_true",
-        default=None,
-        help="record even when installed packages differ from requirements.txt",
-    )
-    record.set_defaults(run=_record)
+    record.add_argument("--backend", default=None, help="local, docker or auto (default: RECORD_BACKEND or local)")
+    record.add_argument("--allow-version-mismatch", action="store_true", default=None,
+                        help="record even when installed packages differ from requirements.txt")
 
-    new = commands.add_parser(
-        "new",
-        help="record a new cassette from the live API, and its golden",
-        description="Send a request through the instrumented proxy to the live API (OPENAI_API_KEY, OPENAI_BASE_URL "
-        "or the AZURE_OPENAI_* settings), save the scrubbed exchange as cassettes/NAME.yaml and record its golden.",
-    )
-    _add_dirs(new)
+    new = _command(commands, "new", _new, "record a new cassette from the live API, and its golden")
+    new.description += (" The request goes through the instrumented proxy to the live API (OPENAI_API_KEY, "
+                         "OPENAI_BASE_URL, or the AZURE_OPENAI_* settings); the scrubbed exchange is saved.")
     new.add_argument("name", metavar="NAME", help="cassette name, e.g. chat-my-shape")
     new.add_argument("--path", default="/v1/chat/completions", help="API path (default /v1/chat/completions)")
     new.add_argument("--body", required=True, help="JSON request body: a file, or - for standard input")
     new.add_argument("--description", default="", help="one line: the request shape it exercises")
-    new.set_defaults(run=_new)
 
-    listing = commands.add_parser("list", help="list cassettes and their goldens", description="List cassettes.")
-    _add_dirs(listing)
-    listing.set_defaults(run=_list)
+    _command(commands, "list", _list, "list cassettes: endpoint, golden status (present, missing, stale), description")
+
+    show = _command(commands, "show", _show, "print a golden span's attributes as a table")
+    show.add_argument("name", metavar="NAME", help="cassette name, or a span JSON file")
+
+    diff = _command(commands, "diff", _diff, "compare two spans leniently; exit 1 when they differ", dirs=False)
+    diff.add_argument("expected", metavar="EXPECTED", help="span JSON file (protojson or OTLP/JSON) or cassette name")
+    diff.add_argument("actual", metavar="ACTUAL", help="span JSON file (protojson or OTLP/JSON)")
+    diff.add_argument("--ignore", action="append", default=[], metavar="KEY",
+                      help="attribute key or fnmatch pattern to ignore (repeatable)")
+    diff.add_argument("--cassettes-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    diff.add_argument("--spans-dir", type=Path, default=None, help="golden spans directory, for a cassette name")
+
+    serve = _command(commands, "serve", _serve, "run the fake OpenAI server and the OTLP collector in the foreground")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--openai-port", type=int, default=0, help="fake OpenAI server port (default: any free one)")
+    serve.add_argument("--otlp-port", type=int, default=4318, help="OTLP/HTTP collector port (default 4318)")
+    serve.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)  # bounded runs, for tests
+
+    prune = _command(commands, "prune", _prune, "remove goldens whose cassette no longer exists")
+    prune.add_argument("--dry-run", action="store_true", help="only print what would be removed")
     return parser
 
 
-def _add_dirs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cassettes-dir", type=Path, default=None, help="cassettes directory")
-    parser.add_argument("--spans-dir", type=Path, default=None, help="golden spans directory")
+def _command(commands, name: str, run, summary: str, dirs: bool = True) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+    if dirs:
+        parser.add_argument("--cassettes-dir", type=Path, default=None, help="cassettes directory")
+        parser.add_argument("--spans-dir", type=Path, default=None, help="golden spans directory")
+    parser.set_defaults(run=run)
+    return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
-        cassettes_dir=args.cassettes_dir,
-        spans_dir=args.spans_dir,
+        cassettes_dir=getattr(args, "cassettes_dir", None),
+        spans_dir=getattr(args, "spans_dir", None),
         backend=getattr(args, "backend", None),
         allow_version_mismatch=getattr(args, "allow_version_mismatch", None),
     )
@@ -79,20 +101,24 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
         library.load(name)  # fail on an unknown or broken cassette before starting anything
     convention = get_convention(settings.convention)
     todo = [n for n in names if args.force or not convention.span_path(settings.spans_dir, n).exists()]
-    recorded = 0
     for name in names:
         if name not in todo:
             print(f"present   {name}", file=out)
     if todo:
         with SpanRecorder(settings) as recorder:
             print(f"backend   {recorder.backend_name}", file=out, flush=True)
-            for name in todo:
+            for done, name in enumerate(todo, 1):
                 result = recorder.record(name, force=args.force)
-                recorded += 1
-                print(f"recorded  {name} -> {_shown(result.path)} ({result.seconds:.2f} s)", file=out, flush=True)
+                print(f"recorded  {name} -> {_shown(result.path)} ({result.seconds:.2f} s)  "
+                      f"{_bar(done, len(todo))}", file=out, flush=True)
     elapsed = time.monotonic() - started
-    print(f"{recorded} recorded, {len(names) - recorded} present, {elapsed:.2f} s in total", file=out)
+    print(f"{len(todo)} recorded, {len(names) - len(todo)} present, {elapsed:.2f} s in total", file=out)
     return 0
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = round(width * done / total)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
 
 
 def _new(args: argparse.Namespace, out: TextIO) -> int:
@@ -101,11 +127,116 @@ def _new(args: argparse.Namespace, out: TextIO) -> int:
         json.loads(body)
     except ValueError as error:
         raise ConfigurationError(f"--body is not JSON ({error}); give the request body the SDK call takes.") from None
-    settings = _settings(args)
-    with SpanRecorder(settings) as recorder:
+    with SpanRecorder(_settings(args)) as recorder:
         result = recorder.record_new(args.name, args.path, body, args.description)
-    print(f"recorded  {_shown(recorder.library.path(args.name))}", file=out)
+        print(f"recorded  {_shown(recorder.library.path(args.name))}", file=out)
     print(f"recorded  {_shown(result.path)}", file=out)
+    return 0
+
+
+def _list(args: argparse.Namespace, out: TextIO) -> int:
+    settings = _settings(args)
+    library = CassetteLibrary(settings.cassettes_dir)
+    for status in golden_statuses(settings):
+        cassette = library.load(status.cassette)
+        line = f"{status.cassette:36} {endpoint_of(cassette).value:13} {status.state:8} {cassette.description}"
+        print(line.rstrip(), file=out)
+        if status.reason:
+            print(f"{'':36} {'':13} ({status.reason})", file=out)
+    return 0
+
+
+def _show(args: argparse.Namespace, out: TextIO) -> int:
+    span = _span_or_golden(args.name, _settings(args))
+    print(f"name    {span.name}", file=out)
+    print(f"kind    {Span.SpanKind.Name(span.kind)}", file=out)
+    status = f"status  {Status.StatusCode.Name(span.status.code)} {span.status.message}".rstrip()
+    print(status if len(status) <= 100 else status[:97] + "...", file=out)
+    _table(span.attributes, out, indent="")
+    for event in span.events:
+        print(f"event   {event.name}", file=out)
+        _table(event.attributes, out, indent="  ")
+    return 0
+
+
+def _table(attributes, out: TextIO, indent: str, width: int = 100) -> None:
+    if not attributes:
+        return
+    key_width = max(len(a.key) for a in attributes)
+    for attribute in attributes:
+        kind = attribute.value.WhichOneof("value") or "empty"
+        value = getattr(attribute.value, kind) if kind != "empty" else ""
+        text = str(value).replace("\n", "\\n")
+        room = max(20, width - key_width - len(indent) - 2)
+        text = text if len(text) <= room else text[: room - 3] + "..."
+        print(f"{indent}{attribute.key:{key_width}}  {text}", file=out)
+
+
+def _diff(args: argparse.Namespace, out: TextIO) -> int:
+    expected = _span_or_golden(args.expected, _settings(args))
+    differences = span_differences(expected, as_span(Path(args.actual)), ignore_keys=args.ignore)
+    for line in differences:
+        print(line, file=out)
+    print("spans match" if not differences else f"{len(differences)} difference(s)", file=out)
+    return 1 if differences else 0
+
+
+def _span_or_golden(name: str, settings: Settings):
+    """A span file, or the golden of a cassette name."""
+    if Path(name).is_file():
+        return as_span(Path(name))
+    path = get_convention(settings.convention).span_path(settings.spans_dir, name)
+    CassetteLibrary(settings.cassettes_dir).load(name)  # unknown names get suggestions
+    if not path.exists():
+        raise ConfigurationError(f"no golden for {name!r} at {path}; record it with: testopeninference record {name}")
+    return read_span(path)
+
+
+def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    settings = _settings(args)
+    replayer = CassetteReplayer(CassetteLibrary(settings.cassettes_dir))
+    try:
+        fake = FakeOpenAIServer(replayer, host=args.host, port=args.openai_port).start()
+        collector = InMemoryOTLPCollector(host=args.host, port=args.otlp_port).start()
+    except OSError as error:
+        raise ConfigurationError(f"cannot listen on {args.host}: {error}; choose other ports.") from None
+    try:
+        print(f"fake OpenAI server  {fake.base_url}/v1   (send X-Cassette-Name: <cassette>)", file=out)
+        print(f"OTLP collector      {collector.endpoint}   (OTEL_EXPORTER_OTLP_ENDPOINT)", file=out)
+        print("Ctrl-C to stop.", file=out, flush=True)
+        _report_spans(collector, out, args.seconds)
+    finally:
+        fake.stop()
+        collector.stop()
+    return 0
+
+
+def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float | None) -> None:
+    """Print each span as it arrives, until Ctrl-C (or ``seconds``)."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    shown = 0
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            spans = collector.spans()
+            for item in spans[shown:]:
+                print(f"span  {item.scope.name or '(no scope)'}  {item.span.name}", file=out, flush=True)
+            shown = len(spans)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    print(f"{shown} span(s) received.", file=out)
+
+
+def _prune(args: argparse.Namespace, out: TextIO) -> int:
+    settings = _settings(args)
+    orphans = orphaned_goldens(settings)
+    with directory_lock(settings.spans_dir):
+        for path in orphans:
+            print(f"{'would remove' if args.dry_run else 'removed'}  {_shown(path)}", file=out)
+            if not args.dry_run:
+                path.unlink()
+                Manifest(settings.spans_dir).remove(path)
+    print(f"{len(orphans)} orphaned golden(s)", file=out)
     return 0
 
 
@@ -115,17 +246,6 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def _list(args: argparse.Namespace, out: TextIO) -> int:
-    settings = _settings(args)
-    library = CassetteLibrary(settings.cassettes_dir)
-    convention = get_convention(settings.convention)
-    for name in library.names():
-        cassette = library.load(name)
-        status = "present" if convention.span_path(settings.spans_dir, name).exists() else "missing"
-        print(f"{name:36} {endpoint_of(cassette).value:13} {status:8} {cassette.description}".rstrip(), file=out)
-    return 0
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

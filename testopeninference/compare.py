@@ -16,10 +16,12 @@ from fnmatch import fnmatchcase
 from os import PathLike
 from typing import Any
 
+from deepdiff import DeepDiff
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from testopeninference.errors import SpanMismatchError
+from testopeninference.span_input import as_span
 
 __all__ = ["assert_span_equal", "normalise_attributes", "span_differences"]
 
@@ -41,7 +43,11 @@ class _Json:
 def span_differences(
     expected: Span, actual: Span, *, ignore_keys: Iterable[str] = ()
 ) -> list[str]:
-    """Each difference as one short human-readable line; empty when the spans match."""
+    """Each difference as one short human-readable line; empty when the spans match.
+
+    Either span may be a ``Span``, a protojson or OTLP/JSON dict, or a JSON file path.
+    """
+    expected, actual = as_span(expected), as_span(actual)
     ignore = tuple(ignore_keys)
     error = Status.STATUS_CODE_ERROR in (expected.status.code, actual.status.code)
 
@@ -79,6 +85,8 @@ def assert_span_equal(
     golden: str | PathLike[str] | None = None,
 ) -> None:
     """Raise SpanMismatchError listing every difference, so one run shows them all."""
+    if golden is None and isinstance(expected, (str, PathLike)):
+        golden = expected
     differences = span_differences(expected, actual, ignore_keys=ignore_keys)
     if not differences:
         return
@@ -172,13 +180,46 @@ def _attribute_differences(
 def _value_difference(expected: object, actual: object) -> str | None:
     """How two attribute values differ, or None when they match."""
     if isinstance(expected, _Json) and isinstance(actual, _Json):
-        found = _first_difference(expected.value, actual.value, "", strict=False)
-        return None if found is None else f"JSON differs at {found[0] or '(root)'}: {found[1]}"
+        return _json_difference(expected.value, actual.value)
     found = _first_difference(expected, actual, "", strict=True)
     if found is None:
         return None
     path, what = found
     return f"at {path}: {what}" if path else what
+
+
+def _json_difference(expected: object, actual: object, shown: int = 3) -> str | None:
+    """DeepDiff's findings for two JSON values (numbers by value), the first few by path."""
+    findings = []
+    for report, items in DeepDiff(expected, actual).tree.items():
+        for item in items:
+            if report == "type_changes" and _same_number(item.t1, item.t2):
+                continue  # 7 and 7.0 are one JSON number
+            path = _json_path(item.path(output_format="list"))
+            if report.endswith("_removed"):
+                findings.append(f"{path}: missing (expected {_show(item.t1)})")
+            elif report.endswith("_added"):
+                findings.append(f"{path}: unexpected (got {_show(item.t2)})")
+            else:
+                findings.append(f"{path}: expected {_show(item.t1)}, got {_show(item.t2)}")
+    if not findings:
+        return None
+    findings.sort()
+    more = f" (and {len(findings) - shown} more)" if len(findings) > shown else ""
+    return "JSON differs at " + "; ".join(findings[:shown]) + more
+
+
+def _same_number(left: object, right: object) -> bool:
+    numbers = (int, float)  # bool is neither, by type
+    return type(left) in numbers and type(right) in numbers and left == right
+
+
+def _json_path(parts: list[object]) -> str:
+    """['choices', 0, 'message'] -> choices[0].message"""
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(root)"
 
 
 def _first_difference(

@@ -12,6 +12,7 @@ import abc
 from typing import Mapping
 
 from recorder.config import Settings
+from recorder.versions import read_pins
 from testopeninference.errors import ConfigurationError
 
 
@@ -19,6 +20,7 @@ class ProxyBackend(abc.ABC):
     """Runs one proxy process for a whole recording session."""
 
     name: str
+    settings: Settings
 
     @abc.abstractmethod
     def start(self, env: Mapping[str, str]) -> str:
@@ -35,6 +37,11 @@ class ProxyBackend(abc.ABC):
     @abc.abstractmethod
     def stop(self) -> None:
         """Stop the proxy; safe to call twice."""
+
+    def package_versions(self, names: tuple[str, ...]) -> dict[str, str]:
+        """Versions the proxy runs with: the pins in requirements.txt (an image is built from them)."""
+        pins = read_pins(self.settings.requirements_file)
+        return {name: pins.get(name, "unpinned") for name in names}
 
     def __enter__(self) -> ProxyBackend:
         return self

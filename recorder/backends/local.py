@@ -19,7 +19,7 @@ import httpx
 
 from recorder.backends import ProxyBackend, tail
 from recorder.config import Settings
-from recorder.versions import check_pinned_versions
+from recorder.versions import check_pinned_versions, installed_versions
 from testopeninference.errors import ProxyError
 
 # Variables never passed to the proxy: the recorder sets what it needs.
@@ -70,6 +70,10 @@ class LocalBackend(ProxyBackend):
         raise ProxyError(
             f"the proxy did not answer {url}/health within {self.settings.startup_timeout:g} s:\n{tail(self.logs())}"
         )
+
+    def package_versions(self, names: tuple[str, ...]) -> dict[str, str]:
+        """Versions installed here: the pins, unless recording was allowed with others."""
+        return installed_versions(names)
 
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -49,3 +49,71 @@ def test_help_everywhere(capsys):
             main(argv)
         assert raised.value.code == 0
     assert "--cassettes-dir" in capsys.readouterr().out
+
+
+def test_show_prints_the_attributes_as_a_table():
+    code, out, _ = run("show", "chat-bad-request")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "name    ChatCompletion"
+    assert lines[2].startswith("status  STATUS_CODE_ERROR BadRequestError: Error code: 400")
+    assert any(line.startswith("llm.invocation_parameters  ") for line in lines)
+    assert "event   exception" in lines
+    assert all(len(line) <= 110 for line in lines)
+
+
+def test_diff_exits_1_on_a_difference_and_0_on_a_match(tmp_path: Path):
+    from tests.helpers import SPANS
+
+    code, out, _ = run("diff", "chat-basic", str(SPANS / "chat-basic.json"))
+    assert (code, out) == (0, "spans match\n")
+    code, out, _ = run("diff", str(SPANS / "chat-basic.json"), str(SPANS / "chat-multiturn.json"))
+    assert code == 1 and out.rstrip().endswith("difference(s)")
+    code, out, _ = run("diff", "chat-basic", str(SPANS / "chat-basic.json"), "--ignore", "llm.*")
+    assert code == 0
+
+
+def test_diff_of_an_unreadable_file_is_an_error(tmp_path: Path):
+    broken = tmp_path / "span.json"
+    broken.write_text("{")
+    code, _, err = run("diff", "chat-basic", str(broken))
+    assert code == 1 and err.startswith("Error: ") and "span.json" in err
+
+
+def test_prune_removes_goldens_without_cassettes(tmp_path: Path):
+    from tests.helpers import SPANS
+
+    for name in ("chat-basic.json", "gone-away.json"):
+        (tmp_path / name).write_bytes((SPANS / "chat-basic.json").read_bytes())
+    code, out, _ = run("prune", "--spans-dir", str(tmp_path), "--dry-run")
+    assert code == 0 and "would remove" in out and (tmp_path / "gone-away.json").exists()
+    code, out, _ = run("prune", "--spans-dir", str(tmp_path))
+    assert out.splitlines()[-1] == "1 orphaned golden(s)"
+    assert not (tmp_path / "gone-away.json").exists() and (tmp_path / "chat-basic.json").exists()
+
+
+def test_serve_prints_addresses_and_the_spans_it_receives():
+    code, out, _ = run("serve", "--otlp-port", "0", "--seconds", "0.3")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("fake OpenAI server  http://127.0.0.1:")
+    assert lines[1].startswith("OTLP collector      http://127.0.0.1:")
+    assert lines[-1] == "0 span(s) received."
+
+
+def test_list_marks_goldens_of_changed_cassettes_stale(tmp_path: Path):
+    import shutil
+
+    from recorder.locks import directory_lock  # noqa: F401  (the manifest is written under it)
+    from recorder.manifest import Manifest, Provenance
+
+    cassettes, spans = tmp_path / "cassettes", tmp_path / "spans"
+    shutil.copytree(CASSETTES, cassettes)
+    spans.mkdir()
+    (spans / "chat-basic.json").write_text("{}")
+    Manifest(spans).update(spans / "chat-basic.json", Provenance("0" * 64, {"openai": "0.0.1"}))
+    code, out, _ = run("list", "--cassettes-dir", str(cassettes), "--spans-dir", str(spans))
+    lines = out.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith("chat-basic "))
+    assert lines[index].split()[2] == "stale"
+    assert lines[index + 1].strip() == "(its cassette changed)"

@@ -213,11 +213,11 @@ def test_equal_json(expected: object, actual: object) -> None:
             {"choices": [{"message": {"content": "Hello"}}]},
             "JSON differs at choices[0].message.content: expected 'Hi', got 'Hello'",
         ),
-        ([{"a": 0}, {"b": 1}], [{"b": 1}], "JSON differs at [0].b: unexpected (got 1)"),
+        ([{"a": 0}, {"b": 1}], [{"b": 1}], "JSON differs at [0].b: unexpected (got 1); [1]: missing (expected {'b': 1})"),
         ({"a": True}, {"a": 1}, "JSON differs at a: expected True, got 1"),
         ({"a": 1}, {"a": 1, "b": "x"}, "JSON differs at b: unexpected (got 'x')"),
         ({"a": 1, "b": "x"}, {"a": 1}, "JSON differs at b: missing (expected 'x')"),
-        ({"a": [1, 2]}, {"a": [1]}, "JSON differs at a: expected 2 items, got 1"),
+        ({"a": [1, 2]}, {"a": [1]}, "JSON differs at a[1]: missing (expected 2)"),
         ({"a": 1}, [1], "JSON differs at (root): expected {'a': 1}, got [1]"),
     ],
 )

@@ -1,0 +1,28 @@
+"""A lock shared by every process that records into one spans directory.
+
+Two pytest-xdist workers asking for the same missing golden must record it
+once: each takes this lock, checks again whether the golden exists, and only
+then records. The manifest is updated under the same lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from pathlib import Path
+from typing import Iterator
+
+LOCK_NAME = ".testopeninference.lock"
+
+
+@contextlib.contextmanager
+def directory_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``directory`` (created if missing)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / LOCK_NAME, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

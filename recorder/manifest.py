@@ -1,0 +1,94 @@
+"""Provenance of the goldens: which cassette and which package versions made each one.
+
+``spans/manifest.yaml`` maps each golden (path relative to the spans
+directory) to the SHA-256 of its cassette and a set of package versions;
+version sets are stored once and named by their own hash. A golden is
+*stale* when its cassette changed since it was recorded or when the pinned
+versions moved. Golden files themselves stay plain protojson ``Span``s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+from recorder.atomic import write_atomic
+from testopeninference.errors import InvalidGoldenSpanError
+
+MANIFEST_NAME = "manifest.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class Provenance:
+    cassette_sha256: str
+    packages: dict[str, str]
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _versions_id(packages: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(packages, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class Manifest:
+    """The manifest of one spans directory; callers hold ``recorder.locks.directory_lock`` to write."""
+
+    def __init__(self, spans_dir: Path) -> None:
+        self.path = Path(spans_dir) / MANIFEST_NAME
+        self.spans_dir = Path(spans_dir)
+
+    def read(self) -> dict[str, Provenance]:
+        if not self.path.exists():
+            return {}
+        try:
+            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            versions = data.get("versions") or {}
+            return {
+                golden: Provenance(entry["cassette_sha256"], dict(versions[entry["versions"]]))
+                for golden, entry in (data.get("goldens") or {}).items()
+            }
+        except (yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
+            raise InvalidGoldenSpanError(
+                f"{self.path}: unreadable manifest ({error!r}); delete it and re-record with RECORD_SPANS=all."
+            ) from None
+
+    def key(self, golden: Path) -> str:
+        return Path(golden).resolve().relative_to(self.spans_dir.resolve()).as_posix()
+
+    def update(self, golden: Path, provenance: Provenance) -> None:
+        entries = self.read()
+        entries[self.key(golden)] = provenance
+        self._write(entries)
+
+    def remove(self, golden: Path) -> None:
+        entries = self.read()
+        if entries.pop(self.key(golden), None) is not None:
+            self._write(entries)
+
+    def _write(self, entries: dict[str, Provenance]) -> None:
+        versions = {_versions_id(p.packages): dict(sorted(p.packages.items())) for p in entries.values()}
+        goldens = {
+            golden: {"cassette_sha256": p.cassette_sha256, "versions": _versions_id(p.packages)}
+            for golden, p in sorted(entries.items())
+        }
+        header = "# Written by testopeninference: which cassette and package versions made each golden.\n"
+        body = yaml.safe_dump({"goldens": goldens, "versions": dict(sorted(versions.items()))}, sort_keys=False)
+        write_atomic(self.path, header + body)
+
+
+def staleness(provenance: Provenance | None, cassette: Path, pinned: dict[str, str]) -> str | None:
+    """Why a golden is stale, or None when it is up to date (or its provenance is unknown)."""
+    if provenance is None:
+        return None  # recorded before the manifest existed, or by hand: nothing says it is out of date
+    if provenance.cassette_sha256 != file_sha256(cassette):
+        return "its cassette changed"
+    moved = sorted(name for name, version in provenance.packages.items() if pinned.get(name, version) != version)
+    if moved:
+        return "pinned versions moved: " + ", ".join(f"{n} {provenance.packages[n]} -> {pinned[n]}" for n in moved)
+    return None

@@ -1,0 +1,125 @@
+"""pytest plugin (registered through the ``pytest11`` entry point): golden spans in gateway tests.
+
+Options: ``--record-spans`` records missing goldens and ``--record-spans=all``
+re-records every golden used (the same as ``RECORD_SPANS=true`` / ``all``).
+Fixtures: ``fake_openai`` (the replay server, session scoped),
+``otlp_collector`` (an OTLP/HTTP endpoint for the gateway, cleared for each
+test), ``golden_span`` (a golden by cassette name). The session warns about
+stale goldens at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterator
+
+import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from recorder.collector import InMemoryOTLPCollector
+from recorder.config import RECORD_SPANS, Settings
+from testopeninference.compare import span_differences
+from testopeninference.goldens import close_recorders, golden_span as _golden_span
+from testopeninference.kit import FakeOpenAI, OTLPCollector
+from testopeninference.status import golden_statuses
+
+RECORD_CHOICES = ("missing", "all")
+
+
+class GoldenSession:
+    """Per-run state: the record mode the options asked for, and the stale goldens found at the end."""
+
+    def __init__(self, record: str | None) -> None:
+        self._saved_env = os.environ.get(RECORD_SPANS)
+        if record is not None:
+            os.environ[RECORD_SPANS] = record  # get_span() reads it like a user's RECORD_SPANS
+        self.settings = Settings.from_env()
+        self.stale: list[str] = []
+
+    def finish(self, exitstatus: int) -> int:
+        close_recorders()
+        if self._saved_env is None:
+            os.environ.pop(RECORD_SPANS, None)
+        else:
+            os.environ[RECORD_SPANS] = self._saved_env
+        try:
+            self.stale = [f"{s.cassette} ({s.reason})" for s in golden_statuses(self.settings) if s.state == "stale"]
+        except Exception as error:  # never fail a run over the warning itself
+            self.stale = [f"(could not check: {error})"]
+        return exitstatus
+
+
+_SESSION = pytest.StashKey[GoldenSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("testopeninference", "golden OpenInference spans")
+    group.addoption(
+        "--record-spans",
+        dest="record_spans",
+        nargs="?",
+        const="missing",
+        default=None,
+        choices=RECORD_CHOICES,
+        help="record missing golden spans; --record-spans=all re-records every golden used",
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_SESSION] = GoldenSession(session.config.getoption("record_spans"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    golden = session.config.stash.get(_SESSION, None)
+    if golden is not None:
+        session.exitstatus = golden.finish(exitstatus)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    golden = config.stash.get(_SESSION, None)
+    if golden and golden.stale:
+        terminalreporter.section("testopeninference: stale golden spans", yellow=True)
+        for line in golden.stale:
+            terminalreporter.line(f"  {line}")
+        terminalreporter.line("Re-record them with: testopeninference record --force NAME ...")
+
+
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """``assert golden == span`` explains itself with the lenient differences."""
+    if op != "==" or not (isinstance(left, Span) and isinstance(right, Span)):
+        return None
+    differences = span_differences(left, right)
+    if not differences:
+        return ["spans differ only in what the lenient comparison ignores (ids, times, flags);",
+                "use testopeninference.assert_span_equal to compare them leniently"]
+    return ["spans differ:", *(f"  {line}" for line in differences)]
+
+
+@pytest.fixture(scope="session")
+def fake_openai(pytestconfig: pytest.Config) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI server replaying the cassettes; point the gateway's upstream at ``.base_url``."""
+    server = FakeOpenAI(pytestconfig.stash[_SESSION].settings.cassettes_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _otlp_collector_server() -> Iterator[InMemoryOTLPCollector]:
+    with InMemoryOTLPCollector() as collector:
+        yield collector
+
+
+@pytest.fixture
+def otlp_collector(_otlp_collector_server: InMemoryOTLPCollector) -> Iterator[OTLPCollector]:
+    """An OTLP/HTTP endpoint for the gateway (``.endpoint``), empty at the start of each test."""
+    _otlp_collector_server.clear()
+    yield OTLPCollector(_otlp_collector_server)
+    _otlp_collector_server.clear()
+
+
+@pytest.fixture
+def golden_span(pytestconfig: pytest.Config) -> Callable[[str], Span]:
+    """``golden_span("chat-basic")``: the golden Span, recorded first if the options allow."""
+    settings = pytestconfig.stash[_SESSION].settings
+    return lambda cassette: _golden_span(Settings.from_env(cassettes_dir=settings.cassettes_dir,
+                                                           spans_dir=settings.spans_dir), cassette)

@@ -1,0 +1,46 @@
+"""Golden status per cassette: present, missing or stale (see ``recorder.manifest``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from recorder.cassette import CassetteLibrary
+from recorder.config import Settings
+from recorder.conventions import get_convention
+from recorder.manifest import Manifest, staleness
+from recorder.versions import read_pins
+
+
+@dataclasses.dataclass(frozen=True)
+class GoldenStatus:
+    cassette: str
+    path: Path
+    state: str  # "present", "missing" or "stale"
+    reason: str = ""
+
+
+def golden_statuses(settings: Settings, names: list[str] | None = None) -> list[GoldenStatus]:
+    """The status of each named cassette's golden (all cassettes by default)."""
+    library = CassetteLibrary(settings.cassettes_dir)
+    convention = get_convention(settings.convention)
+    manifest = Manifest(settings.spans_dir)
+    entries = manifest.read()
+    pins = read_pins(settings.requirements_file)
+    statuses = []
+    for name in names if names is not None else library.names():
+        path = convention.span_path(settings.spans_dir, name)
+        if not path.exists():
+            statuses.append(GoldenStatus(name, path, "missing"))
+            continue
+        why = staleness(entries.get(manifest.key(path)), library.path(name), pins)
+        statuses.append(GoldenStatus(name, path, "stale" if why else "present", why or ""))
+    return statuses
+
+
+def orphaned_goldens(settings: Settings) -> list[Path]:
+    """Goldens whose cassette no longer exists."""
+    convention = get_convention(settings.convention)
+    folder = convention.span_path(settings.spans_dir, "x").parent
+    known = set(CassetteLibrary(settings.cassettes_dir).names())
+    return sorted(path for path in folder.glob("*.json") if path.stem not in known)

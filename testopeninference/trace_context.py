@@ -1,0 +1,71 @@
+"""Checking that a gateway keeps one W3C trace from its caller to its backend.
+
+A test sends its own ``traceparent`` to the gateway; the gateway's span must
+belong to that trace with the caller's span as parent, and the request the
+gateway sent upstream (as the fake OpenAI server received it) must carry a
+``traceparent`` of the same trace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from typing import Any, Mapping
+
+from testopeninference.errors import SpanMismatchError
+from testopeninference.span_input import as_span
+
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceParent:
+    trace_id: str  # 32 hex digits
+    span_id: str  # 16 hex digits
+
+    def header(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-01"
+
+
+class TracePropagationError(SpanMismatchError):
+    """The trace was broken somewhere between the caller, the gateway and its backend."""
+
+
+def new_traceparent() -> TraceParent:
+    """A fresh caller context to send to a gateway (``.header()`` is the header value)."""
+    return TraceParent(secrets.token_hex(16), secrets.token_hex(8))
+
+
+def parse_traceparent(value: str) -> TraceParent | None:
+    match = _TRACEPARENT.match(value.strip().lower())
+    if not match or match.group(2) == "0" * 32 or match.group(3) == "0" * 16:
+        return None
+    return TraceParent(match.group(2), match.group(3))
+
+
+def trace_problems(caller: TraceParent, gateway_span: Any, upstream_headers: Mapping[str, str]) -> list[str]:
+    """Each way the trace was broken; empty when it was kept."""
+    span = as_span(gateway_span)
+    problems = []
+    if span.trace_id.hex() != caller.trace_id:
+        problems.append(f"the gateway's span is in trace {span.trace_id.hex() or '(none)'}, "
+                        f"not the caller's trace {caller.trace_id}")
+    elif span.parent_span_id.hex() != caller.span_id:
+        problems.append(f"the gateway's span has parent {span.parent_span_id.hex() or '(none)'}, "
+                        f"not the caller's span {caller.span_id}")
+    headers = {key.lower(): value for key, value in upstream_headers.items()}
+    upstream = parse_traceparent(headers.get("traceparent", ""))
+    if upstream is None:
+        problems.append("the request the gateway sent upstream carries no valid traceparent header")
+    elif upstream.trace_id != caller.trace_id:
+        problems.append(f"the upstream request's traceparent is in trace {upstream.trace_id}, "
+                        f"not the caller's trace {caller.trace_id}")
+    return problems
+
+
+def assert_trace_propagated(caller: TraceParent, gateway_span: Any, upstream_headers: Mapping[str, str]) -> None:
+    """Raise ``TracePropagationError`` naming every break in the trace."""
+    problems = trace_problems(caller, gateway_span, upstream_headers)
+    if problems:
+        raise TracePropagationError("trace context was not propagated:\n" + "\n".join(f"  {p}" for p in problems))

@@ -1,0 +1,108 @@
+"""The pytest plugin, run for real in a separate pytest (pytester)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import CASSETTES, SPANS
+
+GOLDEN_TEST = """
+from testopeninference import get_span
+
+def test_golden(golden_span):
+    assert golden_span("embeddings-basic").name == "CreateEmbeddings"
+"""
+
+
+@pytest.fixture
+def spans_dir(tmp_path: Path, monkeypatch) -> Path:
+    spans = tmp_path / "goldens"
+    spans.mkdir()
+    monkeypatch.setenv("TESTOPENINFERENCE_SPANS_DIR", str(spans))
+    monkeypatch.setenv("TESTOPENINFERENCE_CASSETTES_DIR", str(CASSETTES))
+    monkeypatch.delenv("RECORD_SPANS", raising=False)
+    return spans
+
+
+def test_without_the_option_a_missing_golden_fails(pytester: pytest.Pytester, spans_dir: Path):
+    pytester.makepyfile(GOLDEN_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*GoldenSpanMissingError: golden span *embeddings-basic.json does not exist*"])
+
+
+def test_record_spans_option_records_the_missing_golden(pytester: pytest.Pytester, spans_dir: Path):
+    pytester.makepyfile(GOLDEN_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--record-spans")
+    result.assert_outcomes(passed=1)
+    assert (spans_dir / "embeddings-basic.json").read_bytes() == (SPANS / "embeddings-basic.json").read_bytes()
+
+
+def test_record_spans_all_rerecords_goldens_used(pytester: pytest.Pytester, spans_dir: Path):
+    (spans_dir / "embeddings-basic.json").write_text('{"name": "Stale"}\n')
+    pytester.makepyfile(GOLDEN_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--record-spans=all")
+    result.assert_outcomes(passed=1)
+    assert (spans_dir / "embeddings-basic.json").read_bytes() == (SPANS / "embeddings-basic.json").read_bytes()
+
+
+def test_stale_goldens_are_reported_at_the_end(pytester: pytest.Pytester, spans_dir: Path, tmp_path: Path,
+                                               monkeypatch):
+    cassettes = tmp_path / "cassettes"
+    shutil.copytree(CASSETTES, cassettes)
+    pytester.makepyfile(GOLDEN_TEST)
+    monkeypatch.setenv("TESTOPENINFERENCE_CASSETTES_DIR", str(cassettes))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--record-spans").assert_outcomes(passed=1)
+    path = cassettes / "embeddings-basic.yaml"
+    path.write_text(path.read_text().replace("description: ", "description: Changed. "))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "*testopeninference: stale golden spans*",
+        "*embeddings-basic (its cassette changed)",
+        "*testopeninference record --force NAME*",
+    ])
+
+
+def test_fixtures_serve_and_collect(pytester: pytest.Pytester, spans_dir: Path):
+    pytester.makepyfile(
+        """
+        import httpx
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+        def test_fake_openai(fake_openai):
+            cassette = fake_openai.cassette("chat-basic")
+            reply = httpx.post(fake_openai.base_url + "/chat/completions", content=cassette.request.body,
+                               headers={"X-Cassette-Name": "chat-basic", "Content-Type": "application/json"})
+            assert reply.status_code == 200
+            assert fake_openai.requests("chat-basic")[0].headers["x-cassette-name"] == "chat-basic"
+
+        def test_collector_first(otlp_collector):
+            provider = TracerProvider()
+            exporter = OTLPSpanExporter(endpoint=otlp_collector.endpoint + "/v1/traces")
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            provider.get_tracer("gateway").start_span("route").end()
+            (item,) = otlp_collector.wait_for_spans(name="route", scope="gateway", timeout=5)
+            assert item.span.name == "route"
+
+        def test_collector_is_cleared_between_tests(otlp_collector):
+            assert otlp_collector.spans() == []
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=3)
+
+
+def test_waiting_for_spans_that_never_come_says_what_arrived(pytester: pytest.Pytester, spans_dir: Path):
+    pytester.makepyfile(
+        """
+        def test_nothing(otlp_collector):
+            otlp_collector.wait_for_spans(name="ChatCompletion", timeout=0.2)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*SpanTimeoutError: expected 1 span(s) (name='ChatCompletion'*spans received: none*"])
