@@ -69,7 +69,6 @@ def main() -> int:
     print(f"one {unit} for all (start-up included): {shared:7.2f} s" + _target(args.backend == "local", shared <= 3, "<= 3 s"))
     print(f"a fresh {unit} per cassette:            {fresh:7.2f} s")
     print(f"ratio:                                {ratio:7.1f}x" + _target(args.backend == "local", ratio >= 15, ">= 15x"))
-    print(f"(a {unit} per cassette can be at most {len(names)}x slower for {len(names)} cassettes)")
     return 0
 
 

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import httpx
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -126,7 +126,7 @@ class SpanRecorder:
         """
         started = time.monotonic()
         path = self.span_path(cassette)
-        with directory_lock(self.settings.spans_dir):
+        with self._unwritable_as_error(path), directory_lock(self.settings.spans_dir):
             if path.exists() and not force:
                 return RecordResult(cassette, path, False, time.monotonic() - started)
             span = self.capture(cassette)
@@ -137,6 +137,17 @@ class SpanRecorder:
             )
             Manifest(self.settings.spans_dir).update(path, provenance)
         return RecordResult(cassette, path, True, time.monotonic() - started)
+
+    @contextlib.contextmanager
+    def _unwritable_as_error(self, path: Path) -> Iterator[None]:
+        """A spans directory that cannot be written (read-only, full) is one clear error."""
+        try:
+            yield
+        except OSError as error:
+            raise RecordingError(
+                f"cannot write the golden {path}: {error.strerror or error}. No half-written file is left. Make "
+                f"{self.settings.spans_dir} writable, or record elsewhere with --spans-dir / TESTOPENINFERENCE_SPANS_DIR."
+            ) from None
 
     def capture(self, cassette: str) -> Span:
         """Replay ``cassette`` through the proxy and return its normalised span."""
