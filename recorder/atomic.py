@@ -18,7 +18,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o666 & ~_umask())  # as a plain open() would, not the temp file's 0600
+        os.chmod(handle.name, 0o666 & ~_umask() & ~0o002)  # as open() would (not 0600), never world-writable
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

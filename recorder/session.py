@@ -28,7 +28,7 @@ from recorder.live import LiveRecorder
 from recorder.locks import directory_lock
 from recorder.manifest import Manifest, Provenance, file_sha256
 from recorder.span_file import normalise, write_span
-from testopeninference.errors import ProxyError, RecordingError, SpanTimeoutError
+from testopeninference.errors import ProxyError, RecordingError, SpanTimeoutError, TestOpenInferenceError
 
 PLACEHOLDER_API_KEY = "testopeninference-placeholder-key"
 """Given to the proxy's SDK clients: the fake server never checks it, and no real key is ever passed."""
@@ -143,6 +143,8 @@ class SpanRecorder:
         """A spans directory that cannot be written (read-only, full) is one clear error."""
         try:
             yield
+        except TestOpenInferenceError:
+            raise  # SpanTimeoutError is a TimeoutError, hence an OSError, but says what it means already
         except OSError as error:
             raise RecordingError(
                 f"cannot write the golden {path}: {error.strerror or error}. No half-written file is left. Make "
