@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib
 import json
 import os
 import socket
@@ -28,7 +29,37 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 CASSETTE_HEADER = "X-Cassette-Name"
 DEFAULT_API_VERSION = "2024-10-21"
-CONVENTIONS = ("openinference",)
+
+@dataclasses.dataclass(frozen=True)
+class Instrumentation:
+    """How one convention instruments the SDK: exactly one instrumentor, and the settings of its mode."""
+
+    instrumentor: str  # "module:Class"
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # instrumentor constructor arguments
+    env: dict[str, str] = dataclasses.field(default_factory=dict)  # read by the instrumentation itself
+
+    def load(self) -> Any:
+        module, _, name = self.instrumentor.partition(":")
+        return getattr(importlib.import_module(module), name)(**self.options)
+
+
+_GENAI_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+INSTRUMENTATIONS = {
+    "openinference": Instrumentation("openinference.instrumentation.openai:OpenAIInstrumentor"),
+    "otel-genai": Instrumentation(
+        "opentelemetry.instrumentation.genai.openai:OpenAIInstrumentor", env={_GENAI_CONTENT: "SPAN_ONLY"}
+    ),
+    "otel-genai-events": Instrumentation(
+        "opentelemetry.instrumentation.genai.openai:OpenAIInstrumentor", env={_GENAI_CONTENT: "EVENT_ONLY"}
+    ),
+    "openllmetry": Instrumentation(
+        "opentelemetry.instrumentation.openai:OpenAIInstrumentor", options={"use_attributes": True}
+    ),
+    "openllmetry-events": Instrumentation(
+        "opentelemetry.instrumentation.openai:OpenAIInstrumentor", options={"use_attributes": False}
+    ),
+}
+CONVENTIONS = tuple(INSTRUMENTATIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,16 +100,31 @@ ENDPOINTS: dict[str, Callable[[Any], Callable[..., Any]]] = {
 
 
 def instrument(convention: str) -> None:
-    """Install the convention's instrumentation before any client is made."""
-    if convention not in CONVENTIONS:
-        raise SystemExit(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
-    os.environ.setdefault("OTEL_TRACES_EXPORTER", "otlp")
-    os.environ.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-    os.environ.setdefault("OTEL_METRICS_EXPORTER", "none")
-    os.environ.setdefault("OTEL_LOGS_EXPORTER", "none")
-    from opentelemetry.instrumentation.auto_instrumentation import initialize
+    """Install the convention's one instrumentor, with explicit tracer and logger providers.
 
-    initialize()  # loads the distro and every installed instrumentor: only openinference's here
+    Not auto-instrumentation: it loads every installed instrumentor under the entry-point name
+    ``openai``, and several instrumentors wrap the same SDK methods and change each other's output.
+    """
+    from opentelemetry import _logs, trace
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    setup = INSTRUMENTATIONS[convention]
+    os.environ.update(setup.env)
+    resource = Resource.create()  # service.name from OTEL_SERVICE_NAME
+    tracer_provider, logger_provider = TracerProvider(resource=resource), LoggerProvider(resource=resource)
+    if os.environ.get("OTEL_TRACES_EXPORTER", "otlp") != "none":
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if os.environ.get("OTEL_LOGS_EXPORTER", "otlp") != "none":
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    trace.set_tracer_provider(tracer_provider)
+    _logs.set_logger_provider(logger_provider)
+    setup.load().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
 
 
 def create_app(settings: ProxySettings) -> FastAPI:
@@ -202,12 +248,13 @@ async def _sse(stream: Any) -> AsyncIterator[bytes]:
 
 
 async def _flush_spans() -> None:
-    """Export finished spans before answering, so a client that has the response can find its span."""
-    from opentelemetry import trace
+    """Export finished spans and log records before answering, so a client with the response finds them."""
+    from opentelemetry import _logs, trace
 
-    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
-    if flush is not None:
-        await asyncio.to_thread(flush, 5000)
+    for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):
+        flush = getattr(provider, "force_flush", None)
+        if flush is not None:
+            await asyncio.to_thread(flush, 5000)
 
 
 def _to_json(result: Any) -> str:

@@ -23,6 +23,9 @@ RECORD_SPANS = "RECORD_SPANS"
 RECORD_BACKEND = "RECORD_BACKEND"
 """Which backend runs the proxy: ``local`` (default), ``docker``, or ``auto`` (Docker when an engine answers)."""
 
+CONVENTION = "TESTOPENINFERENCE_CONVENTION"
+"""Which instrumentation convention's goldens to use and record (default ``openinference``)."""
+
 DOCKER_BASE_IMAGE = "TESTOPENINFERENCE_DOCKER_BASE_IMAGE"
 """Base image of the proxy image (default ``python:3.13-slim``); any image with python3 and venv."""
 
@@ -145,6 +148,8 @@ class Settings:
             values["record_mode"] = RecordMode.parse(env[RECORD_SPANS])
         if RECORD_BACKEND in env:
             values["backend"] = env[RECORD_BACKEND].strip().lower()
+        if env.get(CONVENTION):
+            values["convention"] = env[CONVENTION].strip()
         if DOCKER_BASE_IMAGE in env:
             values["docker_base_image"] = env[DOCKER_BASE_IMAGE]
         if env.get(DOCKER_WHEELHOUSE):

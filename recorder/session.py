@@ -15,26 +15,41 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.logs.v1.logs_pb2 import LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from recorder import request as proxy_request
 from recorder.backends import ProxyBackend, create_backend, tail
 from recorder.cassette import CassetteLibrary, RecordedRequest
-from recorder.collector import CollectedSpan, InMemoryOTLPCollector
+from recorder.collector import CollectedLogRecord, CollectedSpan, InMemoryOTLPCollector
 from recorder.config import Settings
 from recorder.conventions import get_convention
 from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
 from recorder.live import LiveRecorder
 from recorder.locks import directory_lock
 from recorder.manifest import Manifest, Provenance, file_sha256
-from recorder.span_file import normalise, write_span
-from testopeninference.errors import ProxyError, RecordingError, SpanTimeoutError, TestOpenInferenceError
+from recorder.endpoints import endpoint_of
+from recorder.span_file import normalise, normalise_logs, write_span
+from testopeninference.errors import (
+    NotCoveredError,
+    ProxyError,
+    RecordingError,
+    SpanTimeoutError,
+    TestOpenInferenceError,
+)
 
 PLACEHOLDER_API_KEY = "testopeninference-placeholder-key"
 """Given to the proxy's SDK clients: the fake server never checks it, and no real key is ever passed."""
 
 
 _Sender = Callable[[httpx.Client, str, int], proxy_request.ProxyReply]  # (client, proxy URL, trace id)
+
+
+@dataclasses.dataclass(frozen=True)
+class Golden:
+    span: Span
+    logs: LogsData | None  # the span's log records, for conventions that emit events
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,9 +110,6 @@ class SpanRecorder:
             "AZURE_OPENAI_API_KEY": PLACEHOLDER_API_KEY,
             "OTEL_EXPORTER_OTLP_ENDPOINT": self._collector.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_METRICS_EXPORTER": "none",
-            "OTEL_LOGS_EXPORTER": "none",
             "OTEL_SERVICE_NAME": "testopeninference-proxy",
             "OTEL_BSP_SCHEDULE_DELAY": "10",  # ms: export each span right away, not after 5 s
         }
@@ -126,11 +138,14 @@ class SpanRecorder:
         """
         started = time.monotonic()
         path = self.span_path(cassette)
+        self.check_covered(cassette)
         with self._unwritable_as_error(path), directory_lock(self.settings.spans_dir):
             if path.exists() and not force:
                 return RecordResult(cassette, path, False, time.monotonic() - started)
-            span = self.capture(cassette)
-            write_span(path, span)
+            golden = self.capture_golden(cassette)
+            if golden.logs is not None:
+                write_span(self.convention.logs_path(self.settings.spans_dir, cassette), golden.logs)
+            write_span(path, golden.span)  # last: an existing span file means a complete golden
             provenance = Provenance(
                 cassette_sha256=file_sha256(self.library.path(cassette)),
                 packages=self._backend.package_versions(self.convention.packages),
@@ -151,8 +166,18 @@ class SpanRecorder:
                 f"{self.settings.spans_dir} writable, or record elsewhere with --spans-dir / TESTOPENINFERENCE_SPANS_DIR."
             ) from None
 
+    def check_covered(self, cassette: str) -> None:
+        """Raise ``NotCoveredError`` when the convention claims no golden for this cassette."""
+        why = self.convention.why_not_covered(cassette, endpoint_of(self.library.load(cassette)))
+        if why:
+            raise NotCoveredError(f"no {self.convention.name} golden for {cassette!r}: {why}.")
+
     def capture(self, cassette: str) -> Span:
         """Replay ``cassette`` through the proxy and return its normalised span."""
+        return self.capture_golden(cassette).span
+
+    def capture_golden(self, cassette: str) -> Golden:
+        """Replay ``cassette`` through the proxy: its normalised span, and log records if the convention has them."""
         loaded = self.library.load(cassette)
 
         def send(client: httpx.Client, url: str, trace_id: int) -> proxy_request.ProxyReply:
@@ -178,7 +203,7 @@ class SpanRecorder:
         self._capture(cassette, send, set())  # the fake server saves the live exchange as the cassette
         return self.record(cassette, force=True)  # the golden comes from the replay, like every later one
 
-    def _capture(self, cassette: str, send: _Sender, expected_statuses: set[int]) -> Span:
+    def _capture(self, cassette: str, send: _Sender, expected_statuses: set[int]) -> Golden:
         if self._proxy_url is None or self._backend is None or not self._backend.alive():
             self._restart_proxy()
         assert self._client is not None and self._collector is not None and self._proxy_url is not None
@@ -192,12 +217,20 @@ class SpanRecorder:
             raise RecordingError(f"cassette {cassette!r} could not be replayed: {replay_errors[0].message}")
         if reply.status >= 500 and reply.status not in expected_statuses:
             raise self._proxy_failure(cassette, f"the proxy answered {reply.status}: {reply.body[:300]}")
-        return normalise(self._take_span(cassette, trace_id))
+        span, records = self._take_span(cassette, trace_id)
+        logs = None
+        if self.convention.emits_events:
+            scope = records[0].scope if records else InstrumentationScope(name=self.convention.scope_name)
+            logs = normalise_logs([item.log_record for item in records], scope)
+        return Golden(normalise(span), logs)
 
-    def _take_span(self, cassette: str, trace_id: int) -> Span:
+    def _take_span(self, cassette: str, trace_id: int) -> tuple[Span, list[CollectedLogRecord]]:
+        """This request's span from the convention's scope, and the log records that belong to it."""
         scope = self.convention.scope_name
         found = self._collector.wait_for(belongs_to(trace_id, scope), self.settings.span_timeout)
         self._collector.remove(belongs_to(trace_id))
+        records = [item for item in self._collector.log_records() if _in_trace(item, trace_id)]
+        self._collector.remove_log_records(lambda item: _in_trace(item, trace_id))
         if not found:
             raise SpanTimeoutError(
                 f"no span from instrumentation scope {scope!r} arrived for cassette {cassette!r} within "
@@ -208,7 +241,14 @@ class SpanRecorder:
             raise RecordingError(
                 f"cassette {cassette!r} produced {len(found)} spans from scope {scope!r}; expected exactly one."
             )
-        return found[0].span
+        span = found[0].span
+        strays = [item for item in records if item.log_record.span_id != span.span_id]
+        if strays:
+            raise RecordingError(
+                f"cassette {cassette!r}: {len(strays)} log record(s) in the request's trace do not point at its "
+                f"span (event {strays[0].log_record.event_name!r}); the golden would not be self-consistent."
+            )
+        return span, [item for item in records if item.scope.name == scope]
 
     def _restart_proxy(self) -> None:
         if self._backend is not None:
@@ -220,6 +260,10 @@ class SpanRecorder:
         if self._backend is not None and not self._backend.alive():
             what = f"the proxy died ({what})"
         return ProxyError(f"recording {cassette!r} failed: {what}. Nothing was written. Proxy output:\n{tail(logs)}")
+
+
+def _in_trace(item: CollectedLogRecord, trace_id: int) -> bool:
+    return item.log_record.trace_id == trace_id.to_bytes(16, "big")
 
 
 def belongs_to(trace_id: int, scope_name: str | None = None) -> Callable[[CollectedSpan], bool]:

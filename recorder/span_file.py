@@ -16,9 +16,13 @@ from pathlib import Path
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from recorder.atomic import write_atomic
+from recorder.volatile import clear_volatile
 from testopeninference.errors import InvalidGoldenSpanError
 
 VOLATILE_FIELDS = (
@@ -31,7 +35,9 @@ VOLATILE_FIELDS = (
     "links[].trace_id",
     "links[].span_id",
 )
-"""Fields that differ on every run, cleared when written and ignored when compared."""
+"""Fields that differ on every run, cleared when written and ignored when compared.
+
+Run-dependent attribute values are handled by ``recorder.volatile``."""
 
 # Absolute paths to installed packages in Python tracebacks depend on the machine.
 _SITE_PACKAGES = re.compile(r'File "[^"]*[/\\](?:site|dist)-packages[/\\]')
@@ -44,8 +50,10 @@ def normalise(span: Span) -> Span:
     clean.CopyFrom(span)
     for name in ("trace_id", "span_id", "parent_span_id", "start_time_unix_nano", "end_time_unix_nano"):
         clean.ClearField(name)
+    clear_volatile(clean.attributes)
     for event in clean.events:
         event.ClearField("time_unix_nano")
+        clear_volatile(event.attributes)
         for attribute in event.attributes:
             if attribute.key == STACKTRACE_ATTRIBUTE:
                 attribute.value.string_value = _SITE_PACKAGES.sub('File "site-packages/', attribute.value.string_value)
@@ -55,10 +63,29 @@ def normalise(span: Span) -> Span:
     return clean
 
 
-def to_json(span: Span) -> str:
-    """The canonical file text of a span."""
-    data = json_format.MessageToDict(span, preserving_proto_field_name=False)
-    return json.dumps(_in_declaration_order(data, span.DESCRIPTOR), indent=2, ensure_ascii=False) + "\n"
+def normalise_logs(records: list[LogRecord], scope: InstrumentationScope) -> LogsData:
+    """The log records of one span as ``LogsData``, volatile fields cleared (times, trace and span ids).
+
+    The resource is left out, as it is for spans: it describes the recording process, not the instrumentation.
+    """
+    logs = LogsData()
+    scope_logs = logs.resource_logs.add().scope_logs.add()
+    scope_logs.scope.CopyFrom(scope)
+    for record in records:
+        clean = scope_logs.log_records.add()
+        clean.CopyFrom(record)
+        for name in ("time_unix_nano", "observed_time_unix_nano", "trace_id", "span_id"):
+            clean.ClearField(name)
+        clear_volatile(clean.attributes)
+        if clean.body.WhichOneof("value") == "kvlist_value":
+            clear_volatile(clean.body.kvlist_value.values)
+    return logs
+
+
+def to_json(message: Message) -> str:
+    """The canonical file text of a span (or any OTLP message, such as ``LogsData``)."""
+    data = json_format.MessageToDict(message, preserving_proto_field_name=False)
+    return json.dumps(_in_declaration_order(data, message.DESCRIPTOR), indent=2, ensure_ascii=False) + "\n"
 
 
 def _in_declaration_order(data: dict, descriptor: Descriptor) -> dict:
@@ -103,6 +130,21 @@ def read_span(path: Path) -> Span:
     return from_json(Path(path).read_text(encoding="utf-8"), path)
 
 
-def write_span(path: Path, span: Span) -> None:
+def read_logs(path: Path) -> LogsData:
+    """A golden's log records; malformed text names the file."""
+    try:
+        return json_format.Parse(Path(path).read_text(encoding="utf-8"), LogsData())
+    except (ValueError, json_format.ParseError) as error:
+        raise InvalidGoldenSpanError(
+            f"{path}: golden log records are not a protojson LogsData ({error}); "
+            "delete it and its span, and re-record with RECORD_SPANS=true."
+        ) from None
+
+
+def log_records(logs: LogsData) -> list[LogRecord]:
+    return [record for rl in logs.resource_logs for sl in rl.scope_logs for record in sl.log_records]
+
+
+def write_span(path: Path, span: Span | LogsData) -> None:
     """Write the canonical text atomically (see ``recorder.atomic``)."""
     write_atomic(Path(path), to_json(span))

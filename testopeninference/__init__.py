@@ -20,6 +20,7 @@ from testopeninference.errors import (
     GoldenSpanMissingError,
     InvalidCassetteError,
     InvalidGoldenSpanError,
+    NotCoveredError,
     ProxyError,
     RecordingError,
     SpanMismatchError,
@@ -38,13 +39,21 @@ _LAZY = {
     "span_differences": "testopeninference.compare",
     "close_recorders": "testopeninference.goldens",
     "get_chat_span": "testopeninference.goldens",
+    "get_log_records": "testopeninference.goldens",
+    "assert_log_records_equal": "testopeninference.compare",
+    "log_record_differences": "testopeninference.compare",
     "get_span": "testopeninference.goldens",
 }
 
 if TYPE_CHECKING:
     from testopeninference.catalogue import CatalogueEntry, Endpoint, cassette_catalogue, cassettes_by_endpoint, list_cassettes
-    from testopeninference.compare import assert_span_equal, span_differences
-    from testopeninference.goldens import close_recorders, get_chat_span, get_span
+    from testopeninference.compare import (
+        assert_log_records_equal,
+        assert_span_equal,
+        log_record_differences,
+        span_differences,
+    )
+    from testopeninference.goldens import close_recorders, get_chat_span, get_log_records, get_span
 
 
 def __getattr__(name: str) -> object:
@@ -69,18 +78,22 @@ __all__ = [
     "GoldenSpanMissingError",
     "InvalidCassetteError",
     "InvalidGoldenSpanError",
+    "NotCoveredError",
     "ProxyError",
     "RecordingError",
     "SpanMismatchError",
     "SpanTimeoutError",
     "TestOpenInferenceError",
     "VersionMismatchError",
+    "assert_log_records_equal",
     "assert_span_equal",
     "cassette_catalogue",
     "cassettes_by_endpoint",
     "close_recorders",
     "get_chat_span",
+    "get_log_records",
     "get_span",
     "list_cassettes",
+    "log_record_differences",
     "span_differences",
 ]

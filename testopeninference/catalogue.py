@@ -1,68 +1,19 @@
-"""Which endpoint each cassette exercises, and the span name its golden must have.
+"""The cassette catalogue: each cassette with its endpoint and one-line description.
 
-The endpoint is read from the cassette's request path, so a user's own
-cassettes are catalogued the same way as the shipped ones.
+The endpoint is read from the cassette's request path (``recorder.endpoints``),
+so a user's own cassettes are catalogued the same way as the shipped ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 from pathlib import Path
 
-from recorder.cassette import Cassette, CassetteLibrary
+from recorder.cassette import CassetteLibrary
 from recorder.config import Settings
-from testopeninference.errors import InvalidCassetteError
+from recorder.endpoints import Endpoint, endpoint_of
 
-
-class Endpoint(str, enum.Enum):
-    """An OpenAI API endpoint, with its path suffix and OpenInference span name."""
-
-    CHAT = "chat"
-    COMPLETION = "completion"
-    EMBEDDINGS = "embeddings"
-    IMAGE = "image"
-    TRANSCRIPTION = "transcription"
-    TRANSLATION = "translation"
-    RESPONSES = "responses"
-
-    @property
-    def path_suffix(self) -> str:
-        return _PATHS[self]
-
-    @property
-    def span_name(self) -> str:
-        return _SPAN_NAMES[self]
-
-
-_PATHS = {
-    Endpoint.CHAT: "/chat/completions",
-    Endpoint.COMPLETION: "/completions",
-    Endpoint.EMBEDDINGS: "/embeddings",
-    Endpoint.IMAGE: "/images/generations",
-    Endpoint.TRANSCRIPTION: "/audio/transcriptions",
-    Endpoint.TRANSLATION: "/audio/translations",
-    Endpoint.RESPONSES: "/responses",
-}
-
-_SPAN_NAMES = {
-    Endpoint.CHAT: "ChatCompletion",
-    Endpoint.COMPLETION: "Completion",
-    Endpoint.EMBEDDINGS: "CreateEmbeddings",
-    Endpoint.IMAGE: "ImagesResponse",
-    Endpoint.TRANSCRIPTION: "Transcription",
-    Endpoint.TRANSLATION: "Translation",
-    Endpoint.RESPONSES: "Response",
-}
-
-
-def endpoint_of(cassette: Cassette) -> Endpoint:
-    """The endpoint of a cassette's request (chat is tested before its suffix ``/completions``)."""
-    path = cassette.request.path.rstrip("/")
-    for endpoint in Endpoint:
-        if path.endswith(endpoint.path_suffix):
-            return endpoint
-    raise InvalidCassetteError(f"{cassette.path}: no known OpenAI endpoint for path {path!r}.")
+__all__ = ["CatalogueEntry", "Endpoint", "cassette_catalogue", "cassettes_by_endpoint", "endpoint_of", "list_cassettes"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 import sys
 import time
 from pathlib import Path
 from typing import Sequence, TextIO
 
+from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from recorder.cassette import CassetteLibrary
 from recorder.collector import InMemoryOTLPCollector
 from recorder.config import Settings
-from recorder.conventions import get_convention
+from recorder.conventions import CONVENTIONS, get_convention
 from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
 from recorder.locks import directory_lock
 from recorder.manifest import Manifest
 from recorder.session import SpanRecorder
-from recorder.span_file import read_span
+from recorder.span_file import log_records, read_logs, read_span
 from testopeninference.catalogue import endpoint_of
 from testopeninference.compare import span_differences
 from testopeninference.errors import ConfigurationError, TestOpenInferenceError
@@ -50,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--body", required=True, help="JSON request body: a file, or - for standard input")
     new.add_argument("--description", default="", help="one line: the request shape it exercises")
 
-    _command(commands, "list", _list, "list cassettes: endpoint, golden status (present, missing, stale), description")
+    listing = _command(commands, "list", _list,
+                       "list cassettes: endpoint, golden status (present, missing, stale), description")
+    listing.add_argument("--coverage", action="store_true",
+                         help="a table of golden status per convention (\"-\" where a convention has none)")
 
     show = _command(commands, "show", _show, "print a golden span's attributes as a table")
     show.add_argument("name", metavar="NAME", help="cassette name, or a span JSON file")
@@ -79,12 +84,15 @@ def _command(commands, name: str, run, summary: str, dirs: bool = True) -> argpa
     if dirs:
         parser.add_argument("--cassettes-dir", type=Path, default=None, help="cassettes directory")
         parser.add_argument("--spans-dir", type=Path, default=None, help="golden spans directory")
+    parser.add_argument("--convention", default=None, choices=list(CONVENTIONS),
+                        help="instrumentation convention (default: TESTOPENINFERENCE_CONVENTION or openinference)")
     parser.set_defaults(run=run)
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
+        convention=getattr(args, "convention", None),
         cassettes_dir=getattr(args, "cassettes_dir", None),
         spans_dir=getattr(args, "spans_dir", None),
         backend=getattr(args, "backend", None),
@@ -100,9 +108,13 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     for name in names:
         library.load(name)  # fail on an unknown or broken cassette before starting anything
     convention = get_convention(settings.convention)
-    todo = [n for n in names if args.force or not convention.span_path(settings.spans_dir, n).exists()]
+    uncovered = {n: convention.why_not_covered(n, endpoint_of(library.load(n))) for n in names}
+    todo = [n for n in names if not uncovered[n]
+            and (args.force or not convention.span_path(settings.spans_dir, n).exists())]
     for name in names:
-        if name not in todo:
+        if uncovered[name]:
+            print(f"skipped   {name} (not covered: {uncovered[name]})", file=out)
+        elif name not in todo:
             print(f"present   {name}", file=out)
     if todo:
         with SpanRecorder(settings) as recorder:
@@ -112,7 +124,10 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
                 print(f"recorded  {name} -> {_shown(result.path)} ({result.seconds:.2f} s)  "
                       f"{_bar(done, len(todo))}", file=out, flush=True)
     elapsed = time.monotonic() - started
-    print(f"{len(todo)} recorded, {len(names) - len(todo)} present, {elapsed:.2f} s in total", file=out)
+    skipped = sum(1 for why in uncovered.values() if why)
+    summary = f"{len(todo)} recorded, {len(names) - len(todo) - skipped} present"
+    summary += f", {skipped} not covered by {convention.name}" if skipped else ""
+    print(f"{summary}, {elapsed:.2f} s in total", file=out)
     return 0
 
 
@@ -136,6 +151,8 @@ def _new(args: argparse.Namespace, out: TextIO) -> int:
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
+    if args.coverage:
+        return _coverage(settings, out)
     library = CassetteLibrary(settings.cassettes_dir)
     for status in golden_statuses(settings):
         cassette = library.load(status.cassette)
@@ -143,6 +160,18 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
         print(line.rstrip(), file=out)
         if status.reason:
             print(f"{'':36} {'':13} ({status.reason})", file=out)
+    return 0
+
+
+def _coverage(settings: Settings, out: TextIO) -> int:
+    """One row per cassette, one column per convention."""
+    columns = {name: {s.cassette: s.state for s in golden_statuses(replace(settings, convention=name))}
+               for name in CONVENTIONS}
+    widths = {name: max(len(name), 8) for name in CONVENTIONS}
+    print(f"{'cassette':36} " + " ".join(f"{name:{widths[name]}}" for name in CONVENTIONS), file=out)
+    for cassette in CassetteLibrary(settings.cassettes_dir).names():
+        cells = [f"{columns[name][cassette]:{widths[name]}}" for name in CONVENTIONS]
+        print(f"{cassette:36} " + " ".join(cells).rstrip(), file=out)
     return 0
 
 
@@ -156,6 +185,14 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
     for event in span.events:
         print(f"event   {event.name}", file=out)
         _table(event.attributes, out, indent="  ")
+    settings = _settings(args)
+    logs = get_convention(settings.convention).logs_path(settings.spans_dir, args.name)
+    if not Path(args.name).is_file() and logs.exists():
+        for record in log_records(read_logs(logs)):
+            body = json_format.MessageToDict(record.body) if record.HasField("body") else {}
+            text = json.dumps(body, ensure_ascii=False)
+            print(f"log     {record.event_name}  {text if len(text) <= 80 else text[:77] + '...'}", file=out)
+            _table(record.attributes, out, indent="  ")
     return 0
 
 

@@ -18,12 +18,20 @@ from typing import Any
 
 from deepdiff import DeepDiff
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from recorder.volatile import VOLATILE_ATTRIBUTES, without_loopback_ports
 from testopeninference.errors import SpanMismatchError
-from testopeninference.span_input import as_span
+from testopeninference.span_input import as_log_records, as_span
 
-__all__ = ["assert_span_equal", "normalise_attributes", "span_differences"]
+__all__ = [
+    "assert_log_records_equal",
+    "assert_span_equal",
+    "log_record_differences",
+    "normalise_attributes",
+    "span_differences",
+]
 
 # Added only by the Python instrumentation; the reference never compares them.
 PYTHON_ONLY_KEYS = frozenset({"exception.stacktrace", "exception.escaped"})
@@ -99,6 +107,64 @@ def assert_span_equal(
     raise SpanMismatchError("\n".join(lines))
 
 
+def log_record_differences(
+    expected: Any, actual: Any, *, ignore_keys: Iterable[str] = ()
+) -> list[str]:
+    """Each difference between two sets of log records (events), compared in order, one line each.
+
+    Records may be given as a list of ``LogRecord``s, a ``LogsData``, or a ``.logs.json`` file path.
+    Compared: event name, body (as data, JSON strings parsed, zero values dropped) and attributes (the
+    span rules); ignored: times, trace and span ids, flags.
+    """
+    want, got = as_log_records(expected), as_log_records(actual)
+    ignore = tuple(ignore_keys)
+    differences = _field("log records", len(want), len(got))
+    for i, (record, other) in enumerate(zip(want, got)):
+        prefix = f"log record {i} {record.event_name or '(no event name)'!r} "
+        differences += [prefix + line for line in _field("event name", record.event_name, other.event_name)]
+        body = _json_difference(_body(record), _body(other))
+        if body:
+            differences.append(f"{prefix}body: {body}")
+        differences += [prefix + line for line in _attribute_differences(
+            normalise_attributes(record.attributes, ignore_keys=ignore),
+            normalise_attributes(other.attributes, ignore_keys=ignore),
+        )]
+    return differences
+
+
+def assert_log_records_equal(
+    expected: Any, actual: Any, *, ignore_keys: Iterable[str] = (), golden: str | PathLike[str] | None = None
+) -> None:
+    """Raise SpanMismatchError listing every difference between two sets of log records."""
+    if golden is None and isinstance(expected, (str, PathLike)):
+        golden = expected
+    differences = log_record_differences(expected, actual, ignore_keys=ignore_keys)
+    if differences:
+        source = f"golden {golden}" if golden is not None else "the expected log records"
+        raise SpanMismatchError("\n".join([f"log records differ from {source}", *(f"  {d}" for d in differences)]))
+
+
+def _body(record: LogRecord) -> object:
+    """A record's body as comparable data: JSON strings parsed, zero values dropped, loopback ports masked."""
+
+    def clean(value: object) -> object:
+        if isinstance(value, str):
+            value = without_loopback_ports(value)
+            if value.lstrip().startswith(("{", "[")):
+                try:
+                    return clean(json.loads(value))
+                except ValueError:
+                    return value
+            return value
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        return value
+
+    return _drop_zeros(clean(_python(record.body)))
+
+
 def normalise_attributes(
     attributes: Iterable[KeyValue], *, error: bool = False, ignore_keys: Iterable[str] = ()
 ) -> dict[str, object]:
@@ -108,11 +174,11 @@ def normalise_attributes(
     for attribute in attributes:
         key, value = attribute.key, _python(attribute.value)
         # The model name of a failed request is whatever the backend echoed, if anything.
-        skip = key in PYTHON_ONLY_KEYS or (error and key == "llm.model_name")
+        skip = key in PYTHON_ONLY_KEYS or key in VOLATILE_ATTRIBUTES or (error and key == "llm.model_name")
         if skip or _is_zero(value) or any(key == p or fnmatchcase(key, p) for p in ignore):
             continue
         if isinstance(value, str):
-            value = _normalise_string(key, value)
+            value = _normalise_string(key, without_loopback_ports(value))
         result[key] = value
     return result
 

@@ -12,6 +12,7 @@
      │    ├── ProxyError
      │    └── SpanTimeoutError (TimeoutError)
      ├── ConfigurationError (ValueError)
+     │    └── NotCoveredError
      └── SpanMismatchError (AssertionError)
 
 Each message says what failed, where, and what to do next.
@@ -68,6 +69,10 @@ class SpanTimeoutError(RecordingError, TimeoutError):
 
 class ConfigurationError(TestOpenInferenceError, ValueError):
     """A setting (argument or environment variable) has an invalid value."""
+
+
+class NotCoveredError(ConfigurationError):
+    """The convention's instrumentation does not cover this cassette, so it has no golden."""
 
 
 class SpanMismatchError(TestOpenInferenceError, AssertionError):

@@ -12,15 +12,16 @@ import dataclasses
 import threading
 from pathlib import Path
 
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from recorder.cassette import CassetteLibrary
 from recorder.config import RecordMode, Settings
 from recorder.conventions import get_convention
 from recorder.session import SpanRecorder
-from recorder.span_file import read_span
-from testopeninference.catalogue import Endpoint, endpoint_of
-from testopeninference.errors import ConfigurationError, GoldenSpanMissingError
+from recorder.endpoints import Endpoint, endpoint_of
+from recorder.span_file import log_records, read_logs, read_span
+from testopeninference.errors import ConfigurationError, GoldenSpanMissingError, NotCoveredError
 
 _recorders: dict[Settings, SpanRecorder] = {}
 _rerecorded: set[Path] = set()  # goldens re-recorded by this process under RecordMode.ALL
@@ -61,10 +62,34 @@ def _settings(convention, cassettes_dir, spans_dir, record) -> Settings:
     return Settings.from_env(convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record)
 
 
+def get_log_records(
+    cassette: str,
+    *,
+    convention: str | None = None,
+    cassettes_dir: Path | str | None = None,
+    spans_dir: Path | str | None = None,
+    record: RecordMode | str | bool | None = None,
+) -> list[LogRecord]:
+    """The golden log records (events) of ``cassette``, for a convention that emits events."""
+    settings = _settings(convention, cassettes_dir, spans_dir, record)
+    chosen = get_convention(settings.convention)
+    if not chosen.emits_events:
+        raise ConfigurationError(
+            f"convention {chosen.name!r} puts message content in span attributes and has no golden log records; "
+            "use an events convention such as otel-genai-events or openllmetry-events."
+        )
+    golden_span(settings, cassette)  # records span and log records together when allowed
+    return log_records(read_logs(chosen.logs_path(settings.spans_dir, cassette)))
+
+
 def golden_span(settings: Settings, cassette: str) -> Span:
     """The golden for ``cassette`` under ``settings``, recording it when the mode asks for it."""
-    CassetteLibrary(settings.cassettes_dir).load(cassette)  # unknown names fail here, with suggestions
-    path = get_convention(settings.convention).span_path(settings.spans_dir, cassette)
+    loaded = CassetteLibrary(settings.cassettes_dir).load(cassette)  # unknown names fail here, with suggestions
+    convention = get_convention(settings.convention)
+    why = convention.why_not_covered(cassette, endpoint_of(loaded))
+    if why:
+        raise NotCoveredError(f"no {convention.name} golden for {cassette!r}: {why}.")
+    path = convention.span_path(settings.spans_dir, cassette)
     mode = settings.record_mode
     with _lock:
         if mode is RecordMode.ALL and path not in _rerecorded:
@@ -75,7 +100,8 @@ def golden_span(settings: Settings, cassette: str) -> Span:
     if not path.exists():
         raise GoldenSpanMissingError(
             f"golden span {path} does not exist. Record it with: "
-            f"RECORD_SPANS=true pytest -k test_get_all_spans  (or: testopeninference record {cassette})"
+            f"RECORD_SPANS=true pytest -k test_get_all_spans  "
+            f"(or: testopeninference record --convention {convention.name} {cassette})"
         )
     return read_span(path)
 

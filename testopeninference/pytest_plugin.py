@@ -1,7 +1,8 @@
 """pytest plugin (registered through the ``pytest11`` entry point): golden spans in gateway tests.
 
 Options: ``--record-spans`` records missing goldens and ``--record-spans=all``
-re-records every golden used (the same as ``RECORD_SPANS=true`` / ``all``).
+re-records every golden used (the same as ``RECORD_SPANS=true`` / ``all``);
+``--span-convention NAME`` chooses the convention (``TESTOPENINFERENCE_CONVENTION``).
 Fixtures: ``fake_openai`` (the replay server, session scoped),
 ``otlp_collector`` (an OTLP/HTTP endpoint for the gateway, cleared for each
 test), ``golden_span`` (a golden by cassette name). The session warns about
@@ -17,7 +18,8 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from recorder.collector import InMemoryOTLPCollector
-from recorder.config import RECORD_SPANS, Settings
+from recorder.config import CONVENTION, RECORD_SPANS, Settings
+from recorder.conventions import CONVENTIONS
 from testopeninference.compare import span_differences
 from testopeninference.goldens import close_recorders, golden_span as _golden_span
 from testopeninference.kit import FakeOpenAI, OTLPCollector
@@ -27,21 +29,24 @@ RECORD_CHOICES = ("missing", "all")
 
 
 class GoldenSession:
-    """Per-run state: the record mode the options asked for, and the stale goldens found at the end."""
+    """Per-run state: the record mode and convention the options asked for, and the stale goldens at the end."""
 
-    def __init__(self, record: str | None) -> None:
-        self._saved_env = os.environ.get(RECORD_SPANS)
-        if record is not None:
-            os.environ[RECORD_SPANS] = record  # get_span() reads it like a user's RECORD_SPANS
+    def __init__(self, record: str | None, convention: str | None) -> None:
+        # get_span() reads these like a user's RECORD_SPANS and TESTOPENINFERENCE_CONVENTION.
+        self._saved_env = {name: os.environ.get(name) for name in (RECORD_SPANS, CONVENTION)}
+        for name, value in ((RECORD_SPANS, record), (CONVENTION, convention)):
+            if value is not None:
+                os.environ[name] = value
         self.settings = Settings.from_env()
         self.stale: list[str] = []
 
     def finish(self, exitstatus: int) -> int:
         close_recorders()
-        if self._saved_env is None:
-            os.environ.pop(RECORD_SPANS, None)
-        else:
-            os.environ[RECORD_SPANS] = self._saved_env
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         try:
             self.stale = [f"{s.cassette} ({s.reason})" for s in golden_statuses(self.settings) if s.state == "stale"]
         except Exception as error:  # never fail a run over the warning itself
@@ -63,10 +68,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=RECORD_CHOICES,
         help="record missing golden spans; --record-spans=all re-records every golden used",
     )
+    group.addoption(
+        "--span-convention",
+        dest="span_convention",
+        default=None,
+        choices=list(CONVENTIONS),
+        help="instrumentation convention of the goldens (default: TESTOPENINFERENCE_CONVENTION or openinference)",
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[_SESSION] = GoldenSession(session.config.getoption("record_spans"))
+    options = session.config.getoption
+    session.config.stash[_SESSION] = GoldenSession(options("record_spans"), options("span_convention"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -118,8 +131,13 @@ def otlp_collector(_otlp_collector_server: InMemoryOTLPCollector) -> Iterator[OT
 
 
 @pytest.fixture
-def golden_span(pytestconfig: pytest.Config) -> Callable[[str], Span]:
-    """``golden_span("chat-basic")``: the golden Span, recorded first if the options allow."""
+def golden_span(pytestconfig: pytest.Config) -> Callable[..., Span]:
+    """``golden_span("chat-basic", convention=None)``: the golden Span, recorded first if the options allow."""
     settings = pytestconfig.stash[_SESSION].settings
-    return lambda cassette: _golden_span(Settings.from_env(cassettes_dir=settings.cassettes_dir,
-                                                           spans_dir=settings.spans_dir), cassette)
+
+    def get(cassette: str, convention: str | None = None) -> Span:
+        chosen = Settings.from_env(cassettes_dir=settings.cassettes_dir, spans_dir=settings.spans_dir,
+                                   convention=convention)
+        return _golden_span(chosen, cassette)
+
+    return get

@@ -1,4 +1,4 @@
-"""Spans from wherever a gateway test has them: protobuf, protojson, OTLP/JSON, or a file of either.
+"""Spans (and log records) from wherever a gateway test has them: protobuf, protojson, OTLP/JSON, or files.
 
 protojson (what goldens and Go's ``protojson`` hold) writes ids as base64;
 OTLP/JSON (what OTLP/HTTP JSON exporters send) writes them as hex, which
@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from recorder.span_file import log_records, read_logs
 
 from testopeninference.errors import InvalidGoldenSpanError
 
@@ -39,6 +42,17 @@ def as_span(value: Any) -> Span:
     if isinstance(value, dict):
         return span_from_dict(value)
     raise TypeError(f"cannot make a Span from {type(value).__name__}; give a Span, a dict or a JSON file path")
+
+
+def as_log_records(value: Any) -> list[LogRecord]:
+    """Log records from a list of ``LogRecord``s (or collected records), a ``LogsData``, or a JSON file path."""
+    if isinstance(value, LogsData):
+        return log_records(value)
+    if isinstance(value, (str, os.PathLike)):
+        return log_records(read_logs(Path(value)))
+    if isinstance(value, (list, tuple)):
+        return [item.log_record if hasattr(item, "log_record") else item for item in value]
+    raise TypeError(f"cannot read log records from {type(value).__name__}; give a list, a LogsData or a file path")
 
 
 def span_from_dict(data: dict, source: str = "<dict>") -> Span:

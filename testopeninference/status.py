@@ -8,6 +8,7 @@ from pathlib import Path
 from recorder.cassette import CassetteLibrary
 from recorder.config import Settings
 from recorder.conventions import get_convention
+from recorder.endpoints import endpoint_of
 from recorder.manifest import Manifest, staleness
 from recorder.versions import read_pins
 
@@ -16,7 +17,7 @@ from recorder.versions import read_pins
 class GoldenStatus:
     cassette: str
     path: Path
-    state: str  # "present", "missing" or "stale"
+    state: str  # "present", "missing", "stale", or "-" (the convention claims no golden)
     reason: str = ""
 
 
@@ -30,6 +31,10 @@ def golden_statuses(settings: Settings, names: list[str] | None = None) -> list[
     statuses = []
     for name in names if names is not None else library.names():
         path = convention.span_path(settings.spans_dir, name)
+        why = convention.why_not_covered(name, endpoint_of(library.load(name)))
+        if why:
+            statuses.append(GoldenStatus(name, path, "-", why))
+            continue
         if not path.exists():
             statuses.append(GoldenStatus(name, path, "missing"))
             continue
@@ -43,4 +48,4 @@ def orphaned_goldens(settings: Settings) -> list[Path]:
     convention = get_convention(settings.convention)
     folder = convention.span_path(settings.spans_dir, "x").parent
     known = set(CassetteLibrary(settings.cassettes_dir).names())
-    return sorted(path for path in folder.glob("*.json") if path.stem not in known)
+    return sorted(path for path in folder.glob("*.json") if path.name.split(".")[0] not in known)

@@ -15,6 +15,7 @@ import pytest
 from recorder.backends import create_backend, resolve_backend_name
 from recorder.backends.docker import CONTAINER_PREFIX, DockerBackend, docker_client, engine_available
 from recorder.config import Settings
+from recorder.conventions import CONVENTIONS
 from recorder.session import SpanRecorder
 from testopeninference.errors import ConfigurationError, ProxyError
 from tests.helpers import CASSETTES
@@ -52,6 +53,25 @@ def test_docker_and_local_backends_write_identical_files(docker_settings: Settin
     for docker_file, local_file in zip(docker_files, local_files):
         assert docker_file.read_bytes() == local_file.read_bytes(), docker_file.name
     assert container not in {c.id for c in our_containers()}
+
+
+CONVENTION_SAMPLES = ["chat-basic", "chat-tools", "embeddings-basic", "responses-basic"]
+
+
+@pytest.mark.parametrize("convention", ["otel-genai", "otel-genai-events", "openllmetry", "openllmetry-events"])
+def test_the_image_records_every_convention_like_the_local_backend(docker_settings: Settings, convention: str,
+                                                                   tmp_path: Path):
+    docker = dataclasses.replace(docker_settings, convention=convention, spans_dir=tmp_path / "docker")
+    local = dataclasses.replace(docker, backend="local", spans_dir=tmp_path / "local")
+    for settings in (docker, local):
+        with SpanRecorder(settings) as recorder:
+            for name in CONVENTION_SAMPLES:
+                recorder.record(name)
+    subdir = CONVENTIONS[convention].spans_subdir
+    files = sorted(p.name for p in (tmp_path / "local" / subdir).glob("*.json"))
+    assert len(files) >= len(CONVENTION_SAMPLES)
+    for name in files:
+        assert (tmp_path / "docker" / subdir / name).read_bytes() == (tmp_path / "local" / subdir / name).read_bytes()
 
 
 def test_container_is_removed_on_error(docker_settings: Settings):

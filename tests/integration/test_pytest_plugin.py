@@ -106,3 +106,21 @@ def test_waiting_for_spans_that_never_come_says_what_arrived(pytester: pytest.Py
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*SpanTimeoutError: expected 1 span(s) (name='ChatCompletion'*spans received: none*"])
+
+
+def test_span_convention_option_chooses_the_goldens(pytester: pytest.Pytester, monkeypatch):
+    monkeypatch.delenv("TESTOPENINFERENCE_SPANS_DIR", raising=False)
+    monkeypatch.setenv("TESTOPENINFERENCE_CASSETTES_DIR", str(CASSETTES))
+    pytester.makepyfile(
+        """
+        from testopeninference import get_log_records, get_span
+
+        def test_convention(golden_span):
+            assert get_span("chat-basic").name == "chat gpt-4.1-nano"
+            assert golden_span("chat-basic").name == "chat gpt-4.1-nano"
+            assert golden_span("chat-basic", convention="openinference").name == "ChatCompletion"
+            assert get_log_records("chat-basic")[0].event_name == "gen_ai.client.inference.operation.details"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--span-convention", "otel-genai-events")
+    result.assert_outcomes(passed=1)

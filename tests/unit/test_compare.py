@@ -488,3 +488,54 @@ def test_reference_error_span_matches_a_differently_worded_error() -> None:
         else:
             attribute.value.string_value = "Error code: 400 - {}"
     assert span_differences(golden, actual) == []
+
+
+# --- log records ---------------------------------------------------------------------------------
+
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, LogsData  # noqa: E402
+
+from testopeninference.compare import assert_log_records_equal, log_record_differences  # noqa: E402
+
+
+def log_record(event: str, body: dict | str, **attributes: object) -> LogRecord:
+    record = LogRecord(event_name=event, time_unix_nano=123, trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    if isinstance(body, str):
+        record.body.string_value = body
+    else:
+        for key, value in body.items():
+            record.body.kvlist_value.values.add(key=key).value.string_value = value
+    for key, value in attributes.items():
+        if isinstance(value, int):
+            record.attributes.add(key=key).value.int_value = value
+        else:
+            record.attributes.add(key=key).value.string_value = str(value)
+    return record
+
+
+def test_log_records_match_ignoring_times_and_ids():
+    want = [log_record("gen_ai.user.message", {"content": "Hi"}, **{"gen_ai.provider.name": "openai"})]
+    got = [log_record("gen_ai.user.message", {"content": "Hi"}, **{"gen_ai.provider.name": "openai"})]
+    got[0].time_unix_nano, got[0].trace_id = 999, b"\x09" * 16
+    assert log_record_differences(want, got) == []
+
+
+def test_log_record_differences_name_event_body_and_attributes():
+    want = [log_record("gen_ai.user.message", {"content": "Hi"}, **{"a": 1}), log_record("gen_ai.choice", {})]
+    got = [log_record("gen_ai.system.message", {"content": "Hello"}, **{"a": 2})]
+    assert log_record_differences(want, got) == [
+        "log records: expected 2, got 1",
+        "log record 0 'gen_ai.user.message' event name: expected 'gen_ai.user.message', got 'gen_ai.system.message'",
+        "log record 0 'gen_ai.user.message' body: JSON differs at content: expected 'Hi', got 'Hello'",
+        "log record 0 'gen_ai.user.message' attribute 'a': expected 1, got 2",
+    ]
+
+
+def test_json_string_bodies_compare_as_data_and_logs_data_is_accepted():
+    want = LogsData()
+    want.resource_logs.add().scope_logs.add().log_records.append(log_record("e", '{"a": 1, "b": null}'))
+    assert log_record_differences(want, [log_record("e", '{"a": 1.0}')]) == []
+
+
+def test_assert_log_records_equal_names_the_golden():
+    with pytest.raises(AssertionError, match="log records differ from golden g.logs.json\n  log records: expected 1"):
+        assert_log_records_equal([log_record("e", {})], [], golden="g.logs.json")
