@@ -14,10 +14,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import socket
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,6 +31,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from recorder.loopback import BackgroundServer, QuietThreadingHTTPServer
 from recorder.otlp_decoding import (
     JSON,
     PROTOBUF,
@@ -175,9 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _CollectorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _CollectorHTTPServer(QuietThreadingHTTPServer):
     def __init__(
         self, address: tuple[str, int], collector: InMemoryOTLPCollector, max_body_bytes: int, read_timeout: float
     ) -> None:
@@ -185,11 +183,6 @@ class _CollectorHTTPServer(ThreadingHTTPServer):
         self.max_body_bytes = max_body_bytes
         self.read_timeout = read_timeout
         super().__init__(address, _Handler)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client hanging up is routine; anything else is a bug worth the stdlib's traceback."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class _Shelf(Generic[T]):
@@ -247,8 +240,10 @@ def _log_records_of(request: ExportLogsServiceRequest) -> list[CollectedLogRecor
     ]
 
 
-class InMemoryOTLPCollector:
+class InMemoryOTLPCollector(BackgroundServer):
     """Receives OTLP/HTTP trace and log exports on loopback and keeps the spans and log records."""
+
+    thread_name = "otlp-collector"
 
     def __init__(
         self,
@@ -259,20 +254,17 @@ class InMemoryOTLPCollector:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         """``max_body_bytes`` bounds a body both as sent and inflated; ``read_timeout`` bounds each socket read."""
-        self._address = (host, port)
+        super().__init__(host, port)
         self._max_body_bytes = max_body_bytes
         self._read_timeout = read_timeout
         changed = threading.Condition()
         self._spans: _Shelf[CollectedSpan] = _Shelf(changed)
         self._log_records: _Shelf[CollectedLogRecord] = _Shelf(changed)
-        self._server: _CollectorHTTPServer | None = None
 
     @property
     def endpoint(self) -> str:
         """Base URL for ``OTEL_EXPORTER_OTLP_ENDPOINT`` (exporters append ``/v1/traces`` or ``/v1/logs``)."""
-        assert self._server is not None, "collector not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.url
 
     def add(self, request: ExportTraceServiceRequest | ExportLogsServiceRequest) -> None:
         """Keep what an export request carries (the HTTP handler calls this; tests may as well)."""
@@ -310,20 +302,5 @@ class InMemoryOTLPCollector:
         """Drop the log records matching ``predicate``."""
         self._log_records.remove(predicate)
 
-    def start(self) -> InMemoryOTLPCollector:
-        self._server = _CollectorHTTPServer(self._address, self, self._max_body_bytes, self._read_timeout)
-        serve = self._server.serve_forever
-        threading.Thread(target=serve, args=(0.05,), name="otlp-collector", daemon=True).start()  # stop() waits a poll
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> InMemoryOTLPCollector:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _make_server(self, address: tuple[str, int]) -> _CollectorHTTPServer:
+        return _CollectorHTTPServer(address, self, self._max_body_bytes, self._read_timeout)

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Iterator
 from urllib.parse import urlsplit
 
 from recorder.cassette import Cassette, CassetteLibrary
 from recorder.live import LiveRecorder
+from recorder.loopback import BackgroundServer, QuietThreadingHTTPServer
 from recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, mismatches
 from testopeninference.errors import CassetteError, CassetteNotFoundError, TestOpenInferenceError
 
@@ -204,49 +204,25 @@ def _chunked(chunks: tuple[bytes, ...]) -> Iterator[bytes]:
     yield b"0\r\n\r\n"
 
 
-class _ReplayHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client that goes away (a proxy stopped mid-keep-alive) is normal; anything else is printed."""
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
+class _ReplayHTTPServer(QuietThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], replayer: CassetteReplayer) -> None:
         super().__init__(address, _Handler)
         self.replayer = replayer
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(BackgroundServer):
     """The replayer served over HTTP on loopback, in a background thread."""
 
+    thread_name = "fake-openai"
+
     def __init__(self, replayer: CassetteReplayer, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.replayer = replayer
-        self._address = (host, port)
-        self._server: _ReplayHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+
+    def _make_server(self, address: tuple[str, int]) -> _ReplayHTTPServer:
+        return _ReplayHTTPServer(address, self.replayer)
 
     @property
     def base_url(self) -> str:
         """Address to give an OpenAI client (without ``/v1``)."""
-        assert self._server is not None, "server not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeOpenAIServer:
-        self._server = _ReplayHTTPServer(self._address, self.replayer)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.url

@@ -9,11 +9,14 @@ always cleans up.
 from __future__ import annotations
 
 import abc
+import time
 from typing import Mapping
+
+import httpx
 
 from recorder.config import Settings
 from recorder.versions import read_pins
-from testopeninference.errors import ConfigurationError
+from testopeninference.errors import ConfigurationError, ProxyError
 
 
 class ProxyBackend(abc.ABC):
@@ -37,6 +40,27 @@ class ProxyBackend(abc.ABC):
     @abc.abstractmethod
     def stop(self) -> None:
         """Stop the proxy; safe to call twice."""
+
+    def _wait_healthy(self, url: str, what: str) -> None:
+        """Poll ``url/health`` until it answers, the proxy dies, or the start-up timeout passes."""
+        deadline = time.monotonic() + self.settings.startup_timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ProxyError(f"{what} exited during start-up{self._exit_detail()}:\n{tail(self.logs())}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        logs = self.logs()
+        self.stop()
+        raise ProxyError(
+            f"{what} did not answer {url}/health within {self.settings.startup_timeout:g} s:\n{tail(logs)}"
+        )
+
+    def _exit_detail(self) -> str:
+        return ""
 
     def package_versions(self, names: tuple[str, ...]) -> dict[str, str]:
         """Versions the proxy runs with: the pins in requirements.txt (an image is built from them)."""

@@ -14,12 +14,10 @@ import hashlib
 import shutil
 import socket
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Mapping
 
-import httpx
 
 from recorder.backends import ProxyBackend, tail
 from recorder.config import Settings
@@ -99,7 +97,7 @@ class DockerBackend(ProxyBackend):
             labels={"testopeninference": "proxy"},
         )
         url = f"http://127.0.0.1:{port}"
-        self._wait_healthy(url)
+        self._wait_healthy(url, "the proxy container")
         return url
 
     def ensure_image(self) -> str:
@@ -136,22 +134,6 @@ class DockerBackend(ProxyBackend):
                     f"Is the base image {self.settings.docker_base_image!r} available to the engine?"
                 ) from None
         return tag
-
-    def _wait_healthy(self, url: str) -> None:
-        deadline = time.monotonic() + self.settings.startup_timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise ProxyError(f"the proxy container exited during start-up:\n{tail(self.logs())}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        logs = self.logs()
-        self.stop()
-        raise ProxyError(f"the proxy container did not answer {url}/health within "
-                         f"{self.settings.startup_timeout:g} s:\n{tail(logs)}")
 
     def alive(self) -> bool:
         if self._container is None:

@@ -12,15 +12,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Mapping
 
-import httpx
-
-from recorder.backends import ProxyBackend, tail
+from recorder.backends import ProxyBackend
 from recorder.config import Settings
 from recorder.versions import check_pinned_versions, installed_versions
-from testopeninference.errors import ProxyError
 
 # Variables never passed to the proxy: the recorder sets what it needs.
 _SCRUBBED_PREFIXES = ("OTEL_", "OPENAI_", "AZURE_OPENAI_")
@@ -52,24 +48,11 @@ class LocalBackend(ProxyBackend):
         finally:
             listener.close()  # the child holds its own copy
         url = f"http://127.0.0.1:{port}"
-        self._wait_healthy(url)
+        self._wait_healthy(url, "the proxy")
         return url
 
-    def _wait_healthy(self, url: str) -> None:
-        deadline = time.monotonic() + self.settings.startup_timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise ProxyError(f"the proxy exited during start-up (code {self._process.returncode}):\n{tail(self.logs())}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise ProxyError(
-            f"the proxy did not answer {url}/health within {self.settings.startup_timeout:g} s:\n{tail(self.logs())}"
-        )
+    def _exit_detail(self) -> str:
+        return f" (code {self._process.returncode})" if self._process is not None else ""
 
     def package_versions(self, names: tuple[str, ...]) -> dict[str, str]:
         """Versions installed here: the pins, unless recording was allowed with others."""

@@ -18,7 +18,7 @@ from recorder.session import SpanRecorder
 from testopeninference import get_span
 from testopeninference.cli import main
 from testopeninference.errors import InvalidGoldenSpanError, ProxyError, RecordingError, SpanTimeoutError
-from tests.helpers import CASSETTES, SPANS
+from tests.helpers import SPANS
 
 
 class ProxyKillingReplayer(CassetteReplayer):

@@ -104,7 +104,6 @@ def test_serve_prints_addresses_and_the_spans_it_receives():
 def test_list_marks_goldens_of_changed_cassettes_stale(tmp_path: Path):
     import shutil
 
-    from recorder.locks import directory_lock  # noqa: F401  (the manifest is written under it)
     from recorder.manifest import Manifest, Provenance
 
     cassettes, spans = tmp_path / "cassettes", tmp_path / "spans"

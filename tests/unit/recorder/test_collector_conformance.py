@@ -18,7 +18,6 @@ import httpx
 import pytest
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from recorder.collector import InMemoryOTLPCollector
