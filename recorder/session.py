@@ -25,11 +25,11 @@ from recorder.cassette import CassetteLibrary, RecordedRequest
 from recorder.collector import CollectedLogRecord, CollectedSpan, InMemoryOTLPCollector
 from recorder.config import Settings
 from recorder.conventions import get_convention
+from recorder.endpoints import endpoint_of
 from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
 from recorder.live import LiveRecorder
 from recorder.locks import directory_lock
 from recorder.manifest import Manifest, Provenance, file_sha256
-from recorder.endpoints import endpoint_of
 from recorder.span_file import normalise, normalise_logs, write_span
 from testopeninference.errors import (
     NotCoveredError,

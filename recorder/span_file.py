@@ -23,7 +23,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from recorder.atomic import write_atomic
 from recorder.volatile import clear_volatile
-from testopeninference.errors import InvalidGoldenSpanError
+from testopeninference.errors import GoldenSpanMissingError, InvalidGoldenSpanError
 
 VOLATILE_FIELDS = (
     "trace_id",
@@ -131,9 +131,14 @@ def read_span(path: Path) -> Span:
 
 
 def read_logs(path: Path) -> LogsData:
-    """A golden's log records; malformed text names the file."""
+    """A golden's log records; a missing or malformed file is named."""
     try:
         return json_format.Parse(Path(path).read_text(encoding="utf-8"), LogsData())
+    except FileNotFoundError:
+        raise GoldenSpanMissingError(
+            f"golden log records {path} are missing though their span exists; "
+            "delete the span and re-record it with RECORD_SPANS=true."
+        ) from None
     except (ValueError, json_format.ParseError) as error:
         raise InvalidGoldenSpanError(
             f"{path}: golden log records are not a protojson LogsData ({error}); "

@@ -94,3 +94,19 @@ def test_uncovered_cassettes_have_no_golden_file(convention: str):
     for name in LIBRARY.names():
         if chosen.why_not_covered(name, endpoint_of(LIBRARY.load(name))):
             assert not chosen.span_path(SPANS, name).exists(), name
+
+
+def test_log_records_of_an_attribute_convention_are_refused():
+    with pytest.raises(ValueError, match="puts message content in span attributes and has no golden log records"):
+        get_log_records("chat-basic", convention="otel-genai")
+
+
+def test_a_missing_log_records_file_is_named(tmp_path):
+    import shutil
+
+    from testopeninference.errors import GoldenSpanMissingError
+
+    shutil.copytree(SPANS / "otel-genai-events", tmp_path / "otel-genai-events")
+    (tmp_path / "otel-genai-events" / "chat-basic.logs.json").unlink()
+    with pytest.raises(GoldenSpanMissingError, match="chat-basic.logs.json are missing though their span exists"):
+        get_log_records("chat-basic", convention="otel-genai-events", spans_dir=tmp_path)
