@@ -35,10 +35,18 @@ def traceparent(trace_id: int) -> str:
     return f"00-{trace_id:032x}-{secrets.token_hex(8)}-01"
 
 
-def send(client: httpx.Client, proxy_url: str, cassette: Cassette, trace_id: int, timeout: float) -> ProxyReply:
-    """Send the cassette's request through the proxy and read the whole response."""
+def send(
+    client: httpx.Client,
+    proxy_url: str,
+    cassette: Cassette,
+    trace_id: int | None,
+    timeout: float,
+    extra_headers: dict[str, str] | None = None,
+) -> ProxyReply:
+    """Send the cassette's request through the proxy (or a gateway) and read the whole response."""
     fields, files = (cassette.form_fields(), cassette.form_files()) if cassette.request.is_multipart else ({}, {})
-    return send_request(client, proxy_url, cassette.name, cassette.request, trace_id, timeout, fields, files)
+    return send_request(client, proxy_url, cassette.name, cassette.request, trace_id, timeout, fields, files,
+                        extra_headers=extra_headers)
 
 
 def send_request(

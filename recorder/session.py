@@ -256,9 +256,9 @@ class SpanRecorder:
         self._start_proxy()
 
     def _proxy_failure(self, cassette: str, what: str) -> ProxyError:
-        logs = self._backend.logs() if self._backend else ""
-        if self._backend is not None and not self._backend.alive():
+        if self._backend is not None and self._backend.exited_within(1.0):
             what = f"the proxy died ({what})"
+        logs = self._backend.logs() if self._backend else ""
         return ProxyError(f"recording {cassette!r} failed: {what}. Nothing was written. Proxy output:\n{tail(logs)}")
 
 

@@ -49,17 +49,7 @@ def get_chat_span(
     record: RecordMode | str | bool | None = None,
 ) -> Span:
     """Like ``get_span``, for a cassette of the chat completions endpoint."""
-    settings = _settings(convention, cassettes_dir, spans_dir, record)
-    endpoint = endpoint_of(CassetteLibrary(settings.cassettes_dir).load(cassette))
-    if endpoint is not Endpoint.CHAT:
-        raise ConfigurationError(
-            f"cassette {cassette!r} is an {endpoint.value!r} cassette, not a chat one; use get_span() for it."
-        )
-    return golden_span(settings, cassette)
-
-
-def _settings(convention, cassettes_dir, spans_dir, record) -> Settings:
-    return Settings.from_env(convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record)
+    return golden_span(_settings(convention, cassettes_dir, spans_dir, record), cassette, endpoint=Endpoint.CHAT)
 
 
 def get_log_records(
@@ -82,11 +72,24 @@ def get_log_records(
     return log_records(read_logs(chosen.logs_path(settings.spans_dir, cassette)))
 
 
-def golden_span(settings: Settings, cassette: str) -> Span:
-    """The golden for ``cassette`` under ``settings``, recording it when the mode asks for it."""
+def _settings(convention, cassettes_dir, spans_dir, record) -> Settings:
+    return Settings.from_env(convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record)
+
+
+def golden_span(settings: Settings, cassette: str, endpoint: Endpoint | None = None) -> Span:
+    """The golden for ``cassette`` under ``settings``, recording it when the mode asks for it.
+
+    With ``endpoint``, a cassette of another endpoint is refused.
+    """
     loaded = CassetteLibrary(settings.cassettes_dir).load(cassette)  # unknown names fail here, with suggestions
+    actual = endpoint_of(loaded)
+    if endpoint is not None and actual is not endpoint:
+        raise ConfigurationError(
+            f"cassette {cassette!r} is an {actual.value!r} cassette, not a {endpoint.value} one; "
+            "use get_span() for it."
+        )
     convention = get_convention(settings.convention)
-    why = convention.why_not_covered(cassette, endpoint_of(loaded))
+    why = convention.why_not_covered(cassette, actual)
     if why:
         raise NotCoveredError(f"no {convention.name} golden for {cassette!r}: {why}.")
     path = convention.span_path(settings.spans_dir, cassette)

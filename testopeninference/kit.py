@@ -16,7 +16,7 @@ from recorder.cassette import Cassette, CassetteLibrary
 from recorder.collector import CollectedSpan, InMemoryOTLPCollector
 from recorder.fake_openai import CASSETTE_HEADER, CassetteReplayer, FakeOpenAIServer
 from recorder.matchers import IncomingRequest
-from recorder.request import ProxyReply, send_request
+from recorder.request import ProxyReply, send
 from testopeninference.errors import SpanTimeoutError
 
 
@@ -99,7 +99,5 @@ def send_cassette(
     gateway_url: str, cassette: Cassette, *, headers: dict[str, str] | None = None, timeout: float = 30.0
 ) -> ProxyReply:
     """Send a cassette's request to a gateway, as the recorder sends it to the proxy; read the whole reply."""
-    fields, files = (cassette.form_fields(), cassette.form_files()) if cassette.request.is_multipart else ({}, {})
     with httpx.Client() as client:
-        return send_request(client, gateway_url, cassette.name, cassette.request, None, timeout, fields, files,
-                            extra_headers=headers)
+        return send(client, gateway_url, cassette, None, timeout, extra_headers=headers)

@@ -59,6 +59,15 @@ class ProxyBackend(abc.ABC):
             f"{what} did not answer {url}/health within {self.settings.startup_timeout:g} s:\n{tail(logs)}"
         )
 
+    def exited_within(self, seconds: float) -> bool:
+        """Whether the proxy stops within ``seconds``: a dropped connection can arrive before the exit is seen."""
+        deadline = time.monotonic() + seconds
+        while self.alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     def _exit_detail(self) -> str:
         return ""
 
