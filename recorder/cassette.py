@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from recorder.safe_yaml import AliasRefusedError, load_yaml
 from testopeninference.errors import CassetteNotFoundError, InvalidCassetteError
 
 CASSETTE_FORMAT_VERSION = 2
@@ -40,7 +41,9 @@ REFERENCE_MULTIPART_FORMS: dict[str, dict[str, list[str]]] = {
 }
 """Form fields of the reference harness's audio cassettes, which omit them."""
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME_LENGTH = 200
+"""Longer names are refused up front: with a suffix they would pass most file systems' 255-byte limit."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,8 +134,12 @@ def header(headers: dict[str, list[str]], name: str) -> str:
 
 
 def validate_name(name: str) -> str:
-    """Refuse names that could escape the cassettes directory."""
-    if not _NAME.match(name) or ".." in name:
+    """Refuse names that could escape the cassettes directory, or that no file system would take."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidCassetteError(
+            f"invalid cassette name {name[:40]!r}... ({len(name)} characters): use at most {MAX_NAME_LENGTH}."
+        )
+    if not _NAME.fullmatch(name) or ".." in name:
         raise InvalidCassetteError(
             f"invalid cassette name {name!r}: use letters, digits, '.', '_' and '-' only (no path separators or '..')."
         )
@@ -145,12 +152,24 @@ def load_cassette(path: Path) -> Cassette:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CassetteNotFoundError(f"cassette file {path} does not exist.") from None
+    except UnicodeDecodeError as error:
+        raise InvalidCassetteError(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); a cassette is UTF-8 YAML."
+        ) from None
+    except OSError as error:  # a directory, a name too long, no permission
+        raise InvalidCassetteError(f"{path}: cannot read the cassette ({error.strerror or error}).") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except RecursionError:
+        raise InvalidCassetteError(f"{path}: the cassette YAML is nested too deeply to read.") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(error, "problem", None) or str(error)
+        if isinstance(error, AliasRefusedError):
+            raise InvalidCassetteError(
+                f"{where}: {problem} in a cassette (aliases can expand without bound); write the value out in full."
+            ) from None
         raise InvalidCassetteError(f"{where}: malformed cassette YAML ({problem}); fix or delete the file.") from None
     return _parse(path, data)
 
@@ -170,8 +189,22 @@ def _parse(path: Path, data: object) -> Cassette:
         interactions = tuple(_interaction(item) for item in raw)
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidCassetteError(f"{path}: malformed interaction ({error!r}); fix or re-record the cassette.") from None
+    _check_json_bodies(path, interactions)
     description = " ".join(str(data.get("description") or "").split())
     return Cassette(name=path.stem, path=path, interactions=interactions, description=description)
+
+
+def _check_json_bodies(path: Path, interactions: tuple[Interaction, ...]) -> None:
+    """A request body too deeply nested to parse fails here, naming the file, not later inside a matcher."""
+    for interaction in interactions:
+        try:
+            interaction.request.json()
+        except ValueError:
+            pass  # not JSON: matched as text
+        except RecursionError:
+            raise InvalidCassetteError(
+                f"{path}: the request body's JSON is nested too deeply to read; fix or re-record the cassette."
+            ) from None
 
 
 def _interaction(item: dict) -> Interaction:
@@ -240,6 +273,8 @@ class CassetteLibrary:
         """The named cassette; an unknown name suggests close ones."""
         if name not in self._cache:
             path = self.path(name)
+            if path.is_dir():
+                raise InvalidCassetteError(f"{path} is a directory, not a cassette file; remove or rename it.")
             if not path.is_file():
                 raise CassetteNotFoundError(self.unknown_message(name))
             self._cache[name] = load_cassette(path)

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from recorder.atomic import write_atomic
+from recorder.safe_yaml import AliasRefusedError, load_yaml
 from testopeninference.errors import InvalidGoldenSpanError
 
 MANIFEST_NAME = "manifest.yaml"
@@ -47,19 +48,36 @@ class Manifest:
         if not self.path.exists():
             return {}
         try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            data = load_yaml(self.path.read_text(encoding="utf-8")) or {}
             versions = data.get("versions") or {}
             return {
                 golden: Provenance(entry["cassette_sha256"], dict(versions[entry["versions"]]))
                 for golden, entry in (data.get("goldens") or {}).items()
             }
+        except AliasRefusedError as error:
+            raise InvalidGoldenSpanError(
+                f"{self.path}:{error.problem_mark.line + 1}: {error.problem} in the manifest; "
+                "delete it and re-record with RECORD_SPANS=all."
+            ) from None
+        except (OSError, RecursionError, UnicodeDecodeError) as error:
+            raise InvalidGoldenSpanError(
+                f"{self.path}: unreadable manifest ({_reason(error)}); delete it and re-record with RECORD_SPANS=all."
+            ) from None
         except (yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
             raise InvalidGoldenSpanError(
                 f"{self.path}: unreadable manifest ({error!r}); delete it and re-record with RECORD_SPANS=all."
             ) from None
 
     def key(self, golden: Path) -> str:
-        return Path(golden).resolve().relative_to(self.spans_dir.resolve()).as_posix()
+        """The golden's path relative to the spans directory; a golden that leads outside it is refused."""
+        golden = Path(golden)
+        try:
+            return golden.resolve().relative_to(self.spans_dir.resolve()).as_posix()
+        except ValueError:
+            raise InvalidGoldenSpanError(
+                f"golden {golden} leads outside the spans directory {self.spans_dir} (to {golden.resolve()}); "
+                "replace the link with the golden file itself."
+            ) from None
 
     def update(self, golden: Path, provenance: Provenance) -> None:
         entries = self.read()
@@ -80,6 +98,12 @@ class Manifest:
         header = "# Written by testopeninference: which cassette and package versions made each golden.\n"
         body = yaml.safe_dump({"goldens": goldens, "versions": dict(sorted(versions.items()))}, sort_keys=False)
         write_atomic(self.path, header + body)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return getattr(error, "strerror", None) or str(error)
 
 
 def staleness(provenance: Provenance | None, cassette: Path, pinned: dict[str, str]) -> str | None:

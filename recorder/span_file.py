@@ -108,6 +108,10 @@ def from_json(text: str, source: Path | str = "<string>") -> Span:
     """Parse a golden; malformed text names the file and never passes silently."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InvalidGoldenSpanError(
+            f"{source}: golden span JSON is nested too deeply to read; delete it and re-record with RECORD_SPANS=true."
+        ) from None
     except ValueError as error:
         raise InvalidGoldenSpanError(
             f"{source}: golden span is not valid JSON ({error}); delete it and re-record with RECORD_SPANS=true."
@@ -119,25 +123,50 @@ def from_json(text: str, source: Path | str = "<string>") -> Span:
         )
     try:
         return json_format.ParseDict(data, Span())
-    except json_format.ParseError as error:
+    except (json_format.ParseError, RecursionError) as error:
         raise InvalidGoldenSpanError(
             f"{source}: golden span is JSON but not an OpenTelemetry Span ({error}); "
             "delete it and re-record with RECORD_SPANS=true."
         ) from None
 
 
+def read_golden_text(path: Path) -> str:
+    """A golden file's text; a file that is no readable UTF-8 file is one ``InvalidGoldenSpanError``.
+
+    ``FileNotFoundError`` passes through: callers say what a missing golden means.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except UnicodeDecodeError as error:
+        raise InvalidGoldenSpanError(
+            f"{path}: golden is not UTF-8 text (byte {error.start}: {error.reason}); "
+            "delete it and re-record with RECORD_SPANS=true."
+        ) from None
+    except OSError as error:  # a directory, a name too long, no permission
+        raise InvalidGoldenSpanError(
+            f"{path}: cannot read the golden ({error.strerror or error}); replace it with the golden file."
+        ) from None
+
+
 def read_span(path: Path) -> Span:
-    return from_json(Path(path).read_text(encoding="utf-8"), path)
+    return from_json(read_golden_text(path), path)
 
 
 def read_logs(path: Path) -> LogsData:
     """A golden's log records; a missing or malformed file is named."""
     try:
-        return json_format.Parse(Path(path).read_text(encoding="utf-8"), LogsData())
+        return json_format.Parse(read_golden_text(path), LogsData())
     except FileNotFoundError:
         raise GoldenSpanMissingError(
             f"golden log records {path} are missing though their span exists; "
             "delete the span and re-record it with RECORD_SPANS=true."
+        ) from None
+    except RecursionError:
+        raise InvalidGoldenSpanError(
+            f"{path}: golden log records are nested too deeply to read; "
+            "delete it and its span, and re-record with RECORD_SPANS=true."
         ) from None
     except (ValueError, json_format.ParseError) as error:
         raise InvalidGoldenSpanError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import replace
 import sys
 import time
@@ -154,6 +155,7 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
     if args.coverage:
         return _coverage(settings, out)
     library = CassetteLibrary(settings.cassettes_dir)
+    print(f"{'CASSETTE':36} {'ENDPOINT':13} {'GOLDEN':8} DESCRIPTION", file=out)
     for status in golden_statuses(settings):
         cassette = library.load(status.cassette)
         line = f"{status.cassette:36} {endpoint_of(cassette).value:13} {status.state:8} {cassette.description}"
@@ -180,18 +182,18 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
     print(f"name    {span.name}", file=out)
     print(f"kind    {Span.SpanKind.Name(span.kind)}", file=out)
     status = f"status  {Status.StatusCode.Name(span.status.code)} {span.status.message}".rstrip()
-    print(status if len(status) <= 100 else status[:97] + "...", file=out)
+    print(_clip(status, 100), file=out)
     _table(span.attributes, out, indent="")
     for event in span.events:
         print(f"event   {event.name}", file=out)
         _table(event.attributes, out, indent="  ")
     settings = _settings(args)
     logs = get_convention(settings.convention).logs_path(settings.spans_dir, args.name)
-    if not Path(args.name).is_file() and logs.exists():
+    if not _is_file(args.name) and logs.exists():
         for record in log_records(read_logs(logs)):
             body = json_format.MessageToDict(record.body) if record.HasField("body") else {}
             text = json.dumps(body, ensure_ascii=False)
-            print(f"log     {record.event_name}  {text if len(text) <= 80 else text[:77] + '...'}", file=out)
+            print(f"log     {record.event_name}  {_clip(text, 80)}", file=out)
             _table(record.attributes, out, indent="  ")
     return 0
 
@@ -203,24 +205,40 @@ def _table(attributes, out: TextIO, indent: str, width: int = 100) -> None:
     for attribute in attributes:
         kind = attribute.value.WhichOneof("value") or "empty"
         value = getattr(attribute.value, kind) if kind != "empty" else ""
-        text = str(value).replace("\n", "\\n")
         room = max(20, width - key_width - len(indent) - 2)
-        text = text if len(text) <= room else text[: room - 3] + "..."
+        if kind == "string_value":  # quoted, so "0" and 0 differ; a clipped string keeps its closing quote
+            text = '"' + _clip(value.replace("\n", "\\n"), room - 2) + '"'
+        else:
+            text = _clip(str(value).replace("\n", "\\n"), room)
         print(f"{indent}{attribute.key:{key_width}}  {text}", file=out)
+
+
+def _clip(text: str, room: int) -> str:
+    """``text`` cut to ``room`` characters, ending in "..." when cut."""
+    return text if len(text) <= room else text[: room - 3] + "..."
 
 
 def _diff(args: argparse.Namespace, out: TextIO) -> int:
     expected = _span_or_golden(args.expected, _settings(args))
     differences = span_differences(expected, as_span(Path(args.actual)), ignore_keys=args.ignore)
+    args.exit_status = 1 if differences else 0  # kept when stdout closes early (`| head`)
     for line in differences:
         print(line, file=out)
     print("spans match" if not differences else f"{len(differences)} difference(s)", file=out)
-    return 1 if differences else 0
+    return args.exit_status
+
+
+def _is_file(name: str) -> bool:
+    """Whether ``name`` is an existing file; a name the OS refuses (too long, say) is not one."""
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _span_or_golden(name: str, settings: Settings):
     """A span file, or the golden of a cassette name."""
-    if Path(name).is_file():
+    if _is_file(name):
         return as_span(Path(name))
     path = get_convention(settings.convention).span_path(settings.spans_dir, name)
     CassetteLibrary(settings.cassettes_dir).load(name)  # unknown names get suggestions
@@ -296,8 +314,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except KeyboardInterrupt:
         print("Interrupted.", file=err)
         return 130
-    except BrokenPipeError:  # e.g. `testopeninference list | head`
-        return 0
+    except BrokenPipeError:  # e.g. `testopeninference diff A B | head`: the reader has what it wanted
+        _silence_stdout()
+        return getattr(args, "exit_status", 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises no second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (a StringIO in tests)
+        pass
 
 
 if __name__ == "__main__":

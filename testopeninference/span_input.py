@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder.span_file import log_records, read_logs
+from recorder.span_file import log_records, read_golden_text, read_logs
 
 from testopeninference.errors import InvalidGoldenSpanError
 
@@ -36,9 +36,12 @@ def as_span(value: Any) -> Span:
     if isinstance(value, (str, os.PathLike)):
         path = Path(value)
         try:
-            return span_from_dict(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+            data = json.loads(read_golden_text(path))
+        except RecursionError:
+            raise InvalidGoldenSpanError(f"{path}: cannot read a span (JSON nested too deeply).") from None
         except (OSError, ValueError) as error:
             raise InvalidGoldenSpanError(f"{path}: cannot read a span ({error}).") from None
+        return span_from_dict(data, source=str(path))
     if isinstance(value, dict):
         return span_from_dict(value)
     raise TypeError(f"cannot make a Span from {type(value).__name__}; give a Span, a dict or a JSON file path")
@@ -64,6 +67,8 @@ def span_from_dict(data: dict, source: str = "<dict>") -> Span:
         data = spans[0]
     try:
         return json_format.ParseDict(hex_ids_to_base64(data), Span(), ignore_unknown_fields=True)
+    except RecursionError:
+        raise InvalidGoldenSpanError(f"{source}: not an OpenTelemetry Span (nested too deeply).") from None
     except json_format.ParseError as error:
         raise InvalidGoldenSpanError(f"{source}: not an OpenTelemetry Span ({error}).") from None
 

@@ -44,8 +44,23 @@ def golden_statuses(settings: Settings, names: list[str] | None = None) -> list[
 
 
 def orphaned_goldens(settings: Settings) -> list[Path]:
-    """Goldens whose cassette no longer exists."""
+    """Golden files (span, and log records for event conventions) whose cassette no longer exists.
+
+    A file is kept when it is exactly the span or log-records file the convention names for an existing
+    cassette, so names with dots (``chat.v2`` -> ``chat.v2.json``) are never mistaken; anything else
+    ending in ``.json`` in the convention's folder is an orphan. ``manifest.yaml``, subfolders (other
+    conventions) and hidden files (temporaries, locks) are never touched.
+    """
     convention = get_convention(settings.convention)
     folder = convention.span_path(settings.spans_dir, "x").parent
-    known = set(CassetteLibrary(settings.cassettes_dir).names())
-    return sorted(path for path in folder.glob("*.json") if path.name.split(".")[0] not in known)
+    if not folder.is_dir():
+        return []
+    wanted = set()
+    for name in CassetteLibrary(settings.cassettes_dir).names():
+        wanted.add(convention.span_path(settings.spans_dir, name).name)
+        if convention.emits_events:
+            wanted.add(convention.logs_path(settings.spans_dir, name).name)
+    return sorted(
+        path for path in folder.iterdir()
+        if path.suffix == ".json" and not path.name.startswith(".") and path.is_file() and path.name not in wanted
+    )

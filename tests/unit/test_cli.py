@@ -17,7 +17,8 @@ def test_list_shows_endpoint_and_golden_status(tmp_path: Path):
     (tmp_path / "chat-basic.json").write_text("{}")
     code, out, _ = run("list", "--spans-dir", str(tmp_path))
     assert code == 0
-    rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines()}
+    assert out.splitlines()[0].split() == ["CASSETTE", "ENDPOINT", "GOLDEN", "DESCRIPTION"]
+    rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines()[1:]}
     assert rows["chat-basic"] == ["chat", "present"]
     assert rows["embeddings-basic"] == ["embeddings", "missing"]
     assert len(rows) == len(list(CASSETTES.glob("*.yaml")))
@@ -116,3 +117,41 @@ def test_list_marks_goldens_of_changed_cassettes_stale(tmp_path: Path):
     index = next(i for i, line in enumerate(lines) if line.startswith("chat-basic "))
     assert lines[index].split()[2] == "stale"
     assert lines[index + 1].strip() == "(its cassette changed)"
+
+
+def test_prune_keeps_goldens_of_cassettes_whose_name_has_a_dot(tmp_path: Path):
+    import shutil
+
+    from tests.helpers import SPANS
+
+    cassettes, spans = tmp_path / "cassettes", tmp_path / "spans"
+    cassettes.mkdir()
+    shutil.copy(CASSETTES / "chat-basic.yaml", cassettes / "chat.v2.yaml")
+    events = spans / "otel-genai-events"
+    events.mkdir(parents=True)
+    for folder in (spans, events):
+        for name in ("chat.v2.json", "chat.json", "gone.v2.json"):
+            (folder / name).write_bytes((SPANS / "chat-basic.json").read_bytes())
+    (events / "chat.v2.logs.json").write_text("{}")
+    (events / "gone.logs.json").write_text("{}")
+    (spans / "manifest.yaml").write_text("goldens: {}\nversions: {}\n")
+    dirs = ("--cassettes-dir", str(cassettes), "--spans-dir", str(spans))
+    code, out, _ = run("prune", *dirs, "--dry-run")
+    assert code == 0
+    assert out.splitlines() == [f"would remove  {spans / 'chat.json'}", f"would remove  {spans / 'gone.v2.json'}",
+                                "2 orphaned golden(s)"]
+    code, out, _ = run("prune", *dirs, "--convention", "otel-genai-events")
+    assert sorted(p.name for p in events.iterdir()) == ["chat.v2.json", "chat.v2.logs.json"]
+    assert sorted(p.name for p in spans.iterdir() if not p.name.startswith(".")) == ["chat.json", "chat.v2.json", "gone.v2.json", "manifest.yaml",
+                                                      "otel-genai-events"]
+    run("prune", *dirs)
+    assert sorted(p.name for p in spans.iterdir() if not p.name.startswith(".")) == ["chat.v2.json", "manifest.yaml", "otel-genai-events"]
+
+
+def test_show_quotes_strings_and_a_clipped_one_keeps_its_closing_quote():
+    code, out, _ = run("show", "chat-tools")
+    assert code == 0
+    values = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()[3:]}
+    assert values["llm.system"] == '"openai"'
+    assert values["llm.token_count.total"] == "92"
+    assert values["input.value"].startswith('"{') and values["input.value"].endswith('..."')

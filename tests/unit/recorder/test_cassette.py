@@ -77,3 +77,13 @@ def test_names_that_escape_the_directory_are_refused(name: str):
 def test_library_lists_names_sorted():
     names = CassetteLibrary(CASSETTES).names()
     assert names == sorted(names) and "chat-basic" in names
+
+
+@pytest.mark.parametrize("name", ["chat-basic\n", "chat-basic\n.yaml", "c" * 201])
+def test_names_with_a_trailing_newline_or_over_200_characters_are_refused(name: str):
+    with pytest.raises(InvalidCassetteError, match="invalid cassette name"):
+        validate_name(name)
+
+
+def test_a_name_of_200_characters_is_accepted():
+    assert validate_name("c" * 200) == "c" * 200
