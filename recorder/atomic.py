@@ -1,4 +1,11 @@
-"""Atomic file writes: readers see the old file or the new one, never half of either."""
+"""Atomic file writes: readers see the old file or the new one, never half of either.
+
+``write_atomic_group`` extends this to files that belong together (a golden,
+its log records and the manifest entry that gives it provenance): every new
+file is written to a temporary first, and only when all are complete are they
+renamed into place; on any failure the temporaries go and replaced files are
+put back, so the group is all new or all old.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,23 @@ from pathlib import Path
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write through a temporary file in the same directory, then rename it over ``path``."""
-    path = Path(path)
+    write_atomic_group({Path(path): data})
+
+
+def write_atomic_group(files: dict[Path, str | bytes]) -> None:
+    """Write every file or none; they are renamed into place in the given order (put the file readers test last)."""
+    temporaries: dict[Path, str] = {}
+    try:
+        for path, data in files.items():
+            temporaries[Path(path)] = _write_temporary(Path(path), data)
+    except BaseException:
+        for temporary in temporaries.values():
+            Path(temporary).unlink(missing_ok=True)
+        raise
+    _rename_all(temporaries)
+
+
+def _write_temporary(path: Path, data: str | bytes) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
@@ -19,10 +42,35 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(handle.name, 0o666 & ~_umask() & ~0o002)  # as open() would (not 0600), never world-writable
-        os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+    return handle.name
+
+
+def _rename_all(temporaries: dict[Path, str]) -> None:
+    """Rename each temporary over its target; if one fails, put the earlier targets back as they were."""
+    previous: dict[Path, bytes | None] = {}
+    try:
+        for path, temporary in temporaries.items():
+            previous[path] = path.read_bytes() if path.is_file() else None
+            os.replace(temporary, path)
+    except BaseException:
+        for temporary in temporaries.values():
+            Path(temporary).unlink(missing_ok=True)
+        for path, old in previous.items():
+            if old is None:
+                path.unlink(missing_ok=True)
+            else:
+                _restore(path, old)
+        raise
+
+
+def _restore(path: Path, data: bytes) -> None:
+    try:
+        write_atomic_group({path: data})
+    except OSError:
+        pass  # the first error is the one to report; the old file may still be in place
 
 
 def _umask() -> int:

@@ -38,7 +38,11 @@ def _versions_id(packages: dict[str, str]) -> str:
 
 
 class Manifest:
-    """The manifest of one spans directory; callers hold ``recorder.locks.directory_lock`` to write."""
+    """The manifest of one spans directory; callers hold ``recorder.locks.directory_lock`` to write.
+
+    A recording writes ``text_with(...)`` together with its golden (``recorder.atomic.write_atomic_group``),
+    so a golden never exists without its entry.
+    """
 
     def __init__(self, spans_dir: Path) -> None:
         self.path = Path(spans_dir) / MANIFEST_NAME
@@ -80,24 +84,29 @@ class Manifest:
             ) from None
 
     def update(self, golden: Path, provenance: Provenance) -> None:
+        write_atomic(self.path, self.text_with(golden, provenance))
+
+    def text_with(self, golden: Path, provenance: Provenance) -> str:
+        """The manifest's text with this golden's entry set, for writing together with the golden."""
         entries = self.read()
         entries[self.key(golden)] = provenance
-        self._write(entries)
+        return _render(entries)
 
     def remove(self, golden: Path) -> None:
         entries = self.read()
         if entries.pop(self.key(golden), None) is not None:
-            self._write(entries)
+            write_atomic(self.path, _render(entries))
 
-    def _write(self, entries: dict[str, Provenance]) -> None:
-        versions = {_versions_id(p.packages): dict(sorted(p.packages.items())) for p in entries.values()}
-        goldens = {
-            golden: {"cassette_sha256": p.cassette_sha256, "versions": _versions_id(p.packages)}
-            for golden, p in sorted(entries.items())
-        }
-        header = "# Written by testopeninference: which cassette and package versions made each golden.\n"
-        body = yaml.safe_dump({"goldens": goldens, "versions": dict(sorted(versions.items()))}, sort_keys=False)
-        write_atomic(self.path, header + body)
+
+def _render(entries: dict[str, Provenance]) -> str:
+    versions = {_versions_id(p.packages): dict(sorted(p.packages.items())) for p in entries.values()}
+    goldens = {
+        golden: {"cassette_sha256": p.cassette_sha256, "versions": _versions_id(p.packages)}
+        for golden, p in sorted(entries.items())
+    }
+    header = "# Written by testopeninference: which cassette and package versions made each golden.\n"
+    body = yaml.safe_dump({"goldens": goldens, "versions": dict(sorted(versions.items()))}, sort_keys=False)
+    return header + body
 
 
 def _reason(error: BaseException) -> str:

@@ -28,9 +28,10 @@ from recorder.conventions import get_convention
 from recorder.endpoints import endpoint_of
 from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
 from recorder.live import LiveRecorder
-from recorder.locks import directory_lock
+from recorder.atomic import write_atomic_group
+from recorder.locks import directory_lock, golden_lock
 from recorder.manifest import Manifest, Provenance, file_sha256
-from recorder.span_file import normalise, normalise_logs, write_span
+from recorder.span_file import normalise, normalise_logs, to_json
 from testopeninference.errors import (
     NotCoveredError,
     ProxyError,
@@ -134,23 +135,30 @@ class SpanRecorder:
     def record(self, cassette: str, *, force: bool = False) -> RecordResult:
         """Write the golden for ``cassette`` unless it exists (or ``force``), and note its provenance.
 
-        Holds the spans directory's lock, so processes recording side by side record each golden once.
+        Holds the golden's lock, so processes recording side by side record each golden once (``recorded``
+        is False when another process wrote it meanwhile). Span, log records and manifest entry are written
+        as one unit: all of them or none.
         """
         started = time.monotonic()
         path = self.span_path(cassette)
         self.check_covered(cassette)
-        with self._unwritable_as_error(path), directory_lock(self.settings.spans_dir):
+        spans_dir = self.settings.spans_dir
+        with self._unwritable_as_error(path), golden_lock(spans_dir, f"{self.convention.name}.{cassette}"):
             if path.exists() and not force:
                 return RecordResult(cassette, path, False, time.monotonic() - started)
             golden = self.capture_golden(cassette)
-            if golden.logs is not None:
-                write_span(self.convention.logs_path(self.settings.spans_dir, cassette), golden.logs)
-            write_span(path, golden.span)  # last: an existing span file means a complete golden
             provenance = Provenance(
                 cassette_sha256=file_sha256(self.library.path(cassette)),
                 packages=self._backend.package_versions(self.convention.packages),
             )
-            Manifest(self.settings.spans_dir).update(path, provenance)
+            files = {}
+            if golden.logs is not None:
+                files[self.convention.logs_path(spans_dir, cassette)] = to_json(golden.logs)
+            with directory_lock(spans_dir):  # the manifest is shared: held only to commit
+                manifest = Manifest(spans_dir)
+                files[manifest.path] = manifest.text_with(path, provenance)
+                files[path] = to_json(golden.span)  # last: an existing span file means a complete golden
+                write_atomic_group(files)
         return RecordResult(cassette, path, True, time.monotonic() - started)
 
     @contextlib.contextmanager
@@ -162,7 +170,8 @@ class SpanRecorder:
             raise  # SpanTimeoutError is a TimeoutError, hence an OSError, but says what it means already
         except OSError as error:
             raise RecordingError(
-                f"cannot write the golden {path}: {error.strerror or error}. No half-written file is left. Make "
+                f"cannot write the golden {path}: {error.strerror or error}. Nothing was written (no golden, no "
+                f"manifest entry, no temporary file). Make "
                 f"{self.settings.spans_dir} writable, or record elsewhere with --spans-dir / TESTOPENINFERENCE_SPANS_DIR."
             ) from None
 

@@ -102,6 +102,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _record(args: argparse.Namespace, out: TextIO) -> int:
+    """Record what is missing; the summary says what this run wrote, what another process wrote meanwhile
+    (this run waited on its lock and found it there), what was already present and what is not covered."""
     started = time.monotonic()
     settings = _settings(args)
     library = CassetteLibrary(settings.cassettes_dir)
@@ -117,16 +119,22 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
             print(f"skipped   {name} (not covered: {uncovered[name]})", file=out)
         elif name not in todo:
             print(f"present   {name}", file=out)
+    written = 0
     if todo:
         with SpanRecorder(settings) as recorder:
             print(f"backend   {recorder.backend_name}", file=out, flush=True)
             for done, name in enumerate(todo, 1):
                 result = recorder.record(name, force=args.force)
-                print(f"recorded  {name} -> {_shown(result.path)} ({result.seconds:.2f} s)  "
+                written += result.recorded
+                what = "recorded " if result.recorded else "found    "
+                why = "" if result.recorded else " (written by another process meanwhile)"
+                print(f"{what} {name} -> {_shown(result.path)}{why} ({result.seconds:.2f} s)  "
                       f"{_bar(done, len(todo))}", file=out, flush=True)
     elapsed = time.monotonic() - started
     skipped = sum(1 for why in uncovered.values() if why)
-    summary = f"{len(todo)} recorded, {len(names) - len(todo) - skipped} present"
+    summary = f"{written} recorded"
+    summary += f", {len(todo) - written} written by another process" if len(todo) > written else ""
+    summary += f", {len(names) - len(todo) - skipped} present"
     summary += f", {skipped} not covered by {convention.name}" if skipped else ""
     print(f"{summary}, {elapsed:.2f} s in total", file=out)
     return 0

@@ -170,3 +170,51 @@ def test_written_files_are_not_world_writable(tmp_path: Path):
         os.umask(previous)
     for path in tmp_path.iterdir():
         assert path.stat().st_mode & 0o002 == 0, path
+
+
+DISK_FULL_CHILD = """
+import resource, signal, sys
+from pathlib import Path
+from recorder.config import Settings
+from recorder.session import SpanRecorder
+from testopeninference.errors import RecordingError
+
+with SpanRecorder(Settings(spans_dir=Path(sys.argv[1]))) as recorder:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, resource.RLIM_INFINITY))  # golden fits, manifest not
+    try:
+        recorder.record("embeddings-basic")
+    except RecordingError as error:
+        print(error)
+"""
+
+
+def test_a_full_disk_leaves_neither_a_golden_without_its_manifest_entry_nor_a_temporary(tmp_path: Path):
+    import subprocess
+    import sys
+
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_bytes((SPANS / "manifest.yaml").read_bytes())  # 30 kB: past the limit, unlike the golden
+    assert (SPANS / "embeddings-basic.json").stat().st_size < 10_000 < manifest.stat().st_size
+    result = subprocess.run([sys.executable, "-c", DISK_FULL_CHILD, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(f"cannot write the golden {tmp_path / 'embeddings-basic.json'}: File too large")
+    assert "Nothing was written" in result.stdout
+    assert not (tmp_path / "embeddings-basic.json").exists()
+    assert manifest.read_bytes() == (SPANS / "manifest.yaml").read_bytes()
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_not_followed(tmp_path: Path):
+    from recorder.locks import LOCK_NAME, directory_lock
+
+    target = tmp_path / "victim"
+    target.write_text("keep")
+    spans = tmp_path / "spans"
+    spans.mkdir()
+    (spans / LOCK_NAME).symlink_to(target)
+    with pytest.raises(RecordingError, match="is a symbolic link"):
+        with directory_lock(spans):
+            pass
+    assert target.read_text() == "keep"

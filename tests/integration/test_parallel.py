@@ -13,16 +13,16 @@ import os
 
 import recorder.session
 
-_write_span = recorder.session.write_span
+_write_atomic_group = recorder.session.write_atomic_group
 
 
-def _logged_write_span(path, span):
-    with open(os.environ["WRITE_LOG"], "a") as log:  # O_APPEND: one line per write, across processes
-        log.write(path.name + "\\n")
-    _write_span(path, span)
+def _logged_write_atomic_group(files):
+    with open(os.environ["WRITE_LOG"], "a") as log:  # O_APPEND: one line per golden written, across processes
+        log.write("".join(path.name + "\\n" for path in files if path.suffix == ".json"))
+    _write_atomic_group(files)
 
 
-recorder.session.write_span = _logged_write_span
+recorder.session.write_atomic_group = _logged_write_atomic_group
 """
 
 CHILD_TEST = """

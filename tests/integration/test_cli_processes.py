@@ -1,0 +1,41 @@
+"""The command line as real processes: two concurrent recordings, and a reader that closes the pipe early."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import PROJECT, SPANS
+
+NAMES = ["chat-basic", "embeddings-basic", "completion-basic"]
+
+
+def command(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "testopeninference", *argv]
+
+
+def test_two_concurrent_records_report_what_each_wrote_and_what_the_other_did(tmp_path: Path):
+    runs = [subprocess.Popen(command("record", "--spans-dir", str(tmp_path), *NAMES), cwd=PROJECT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    recorded = [{line.split()[1] for line in out.splitlines() if line.startswith("recorded ")} for out, _ in outputs]
+    assert recorded[0] | recorded[1] == set(NAMES) and not recorded[0] & recorded[1], outputs
+    for (out, _), mine in zip(outputs, recorded):
+        others = {line.split()[1] for line in out.splitlines() if line.startswith(("found ", "present "))}
+        assert others == set(NAMES) - mine, out
+        summary = out.splitlines()[-1]
+        assert summary.startswith(f"{len(mine)} recorded"), out
+    for name in NAMES:
+        assert (tmp_path / f"{name}.json").read_bytes() == (SPANS / f"{name}.json").read_bytes()
+
+
+def test_diff_into_a_closed_pipe_exits_quietly_with_the_comparison_status():
+    for other, status in (("chat-multiturn", 1), ("chat-basic", 0)):
+        run = subprocess.Popen(command("diff", str(SPANS / "chat-basic.json"), str(SPANS / f"{other}.json")),
+                               cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        run.stdout.close()  # like `| head` that has already exited
+        _, err = run.communicate(timeout=60)
+        assert (run.returncode, err.decode()) == (status, ""), other
