@@ -11,6 +11,7 @@ import atexit
 import dataclasses
 import threading
 from pathlib import Path
+from typing import Callable
 
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -18,7 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from recorder.cassette import CassetteLibrary
 from recorder.config import RecordMode, Settings
 from recorder.conventions import get_convention
-from recorder.session import SpanRecorder
+from recorder.session import RecordResult, SpanRecorder
 from recorder.endpoints import Endpoint, endpoint_of
 from recorder.span_file import log_records, read_logs, read_span
 from testopeninference.errors import ConfigurationError, GoldenSpanMissingError, NotCoveredError
@@ -26,6 +27,18 @@ from testopeninference.errors import ConfigurationError, GoldenSpanMissingError,
 _recorders: dict[Settings, SpanRecorder] = {}
 _rerecorded: set[Path] = set()  # goldens re-recorded by this process under RecordMode.ALL
 _lock = threading.Lock()
+_listeners: list[Callable[[RecordResult], None]] = []  # told of each golden recorded (the pytest plugin's progress)
+
+
+def on_recorded(listener: Callable[[RecordResult], None]) -> Callable[[], None]:
+    """Call ``listener`` with each ``RecordResult`` this process records; returns the function that stops it."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+def _recorded(result: RecordResult) -> None:
+    for listener in list(_listeners):
+        listener(result)
 
 
 def get_span(
@@ -96,10 +109,10 @@ def golden_span(settings: Settings, cassette: str, endpoint: Endpoint | None = N
     mode = settings.record_mode
     with _lock:
         if mode is RecordMode.ALL and path not in _rerecorded:
-            _recorder(settings).record(cassette, force=True)
+            _recorded(_recorder(settings).record(cassette, force=True))
             _rerecorded.add(path)
         elif mode is RecordMode.MISSING and not path.exists():
-            _recorder(settings).record(cassette)
+            _recorded(_recorder(settings).record(cassette))
     if not path.exists():
         raise GoldenSpanMissingError(
             f"golden span {path} does not exist. Record it with: "

@@ -5,12 +5,14 @@ re-records every golden used (the same as ``RECORD_SPANS=true`` / ``all``);
 ``--span-convention NAME`` chooses the convention (``TESTOPENINFERENCE_CONVENTION``).
 Fixtures: ``fake_openai`` (the replay server, session scoped),
 ``otlp_collector`` (an OTLP/HTTP endpoint for the gateway, cleared for each
-test), ``golden_span`` (a golden by cassette name). The session warns about
-stale goldens at the end.
+test), ``golden_span`` (a golden by cassette name). While recording, each
+golden written is one line of progress, with a summary at the end; the
+session also warns about stale goldens at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Callable, Iterator
 
@@ -21,7 +23,8 @@ from recorder.collector import InMemoryOTLPCollector
 from recorder.config import CONVENTION, RECORD_SPANS, Settings
 from recorder.conventions import CONVENTIONS
 from testopeninference.compare import span_differences
-from testopeninference.goldens import close_recorders, golden_span as _golden_span
+from recorder.session import RecordResult
+from testopeninference.goldens import close_recorders, golden_span as _golden_span, on_recorded
 from testopeninference.kit import FakeOpenAI, OTLPCollector
 from testopeninference.status import golden_statuses
 
@@ -39,8 +42,36 @@ class GoldenSession:
                 os.environ[name] = value
         self.settings = Settings.from_env()
         self.stale: list[str] = []
+        self.recorded: list[RecordResult] = []
+        self._reporter = self._capture = None
+        self._stop_listening = on_recorded(self._on_recorded)
+
+    def report_to(self, config: pytest.Config) -> None:
+        """Write one line per golden recorded to pytest's terminal (silent where it has none, as in xdist workers)."""
+        self._reporter = config.pluginmanager.get_plugin("terminalreporter")
+        self._capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def _on_recorded(self, result: RecordResult) -> None:
+        self.recorded.append(result)
+        if self._reporter is not None:
+            what = "recorded" if result.recorded else "found (written by another process)"
+            # Recording happens inside a test, whose output is captured: step out of the capture to show it.
+            paused = self._capture.global_and_fixture_disabled() if self._capture else contextlib.nullcontext()
+            with paused:
+                self._reporter.ensure_newline()
+                self._reporter.write_line(f"testopeninference: {what} {result.path} ({result.seconds:.2f} s)")
+
+    def summary(self) -> str | None:
+        written = [r for r in self.recorded if r.recorded]
+        if not self.recorded:
+            return None
+        seconds = sum(r.seconds for r in written)
+        line = f"testopeninference: {len(written)} golden(s) recorded in {seconds:.1f} s"
+        found = len(self.recorded) - len(written)
+        return line + (f", {found} written by another process" if found else "")
 
     def finish(self, exitstatus: int) -> int:
+        self._stop_listening()
         close_recorders()
         for name, value in self._saved_env.items():
             if value is None:
@@ -79,7 +110,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     options = session.config.getoption
-    session.config.stash[_SESSION] = GoldenSession(options("record_spans"), options("span_convention"))
+    golden = GoldenSession(options("record_spans"), options("span_convention"))
+    golden.report_to(session.config)
+    session.config.stash[_SESSION] = golden
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -90,6 +123,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     golden = config.stash.get(_SESSION, None)
+    if golden and golden.summary():
+        terminalreporter.write_line(golden.summary())
     if golden and golden.stale:
         terminalreporter.section("testopeninference: stale golden spans", yellow=True)
         for line in golden.stale:

@@ -41,6 +41,16 @@ def test_record_spans_option_records_the_missing_golden(pytester: pytest.Pyteste
     assert (spans_dir / "embeddings-basic.json").read_bytes() == (SPANS / "embeddings-basic.json").read_bytes()
 
 
+def test_recording_shows_one_line_per_golden_and_a_summary(pytester: pytest.Pytester, spans_dir: Path):
+    pytester.makepyfile(GOLDEN_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--record-spans")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"testopeninference: recorded {spans_dir / 'embeddings-basic.json'} (* s)",
+                                 "testopeninference: 1 golden(s) recorded in * s"])
+    again = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--record-spans")
+    assert "testopeninference: recorded" not in again.stdout.str()  # nothing missing: silent
+
+
 def test_record_spans_all_rerecords_goldens_used(pytester: pytest.Pytester, spans_dir: Path):
     (spans_dir / "embeddings-basic.json").write_text('{"name": "Stale"}\n')
     pytester.makepyfile(GOLDEN_TEST)
