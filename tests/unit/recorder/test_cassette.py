@@ -87,3 +87,19 @@ def test_names_with_a_trailing_newline_or_over_200_characters_are_refused(name: 
 
 def test_a_name_of_200_characters_is_accepted():
     assert validate_name("c" * 200) == "c" * 200
+
+
+@pytest.mark.parametrize("loader", ["AliasRefusingSafeLoader", "CSafeLoader"])
+def test_aliases_are_refused_whichever_loader_parses(loader: str, monkeypatch):
+    import yaml
+
+    import recorder.safe_yaml as safe_yaml
+
+    chosen = getattr(safe_yaml, loader, None) or getattr(yaml, loader, None)
+    if chosen is None:
+        pytest.skip("PyYAML without its C extension")
+    monkeypatch.setattr(safe_yaml, "LOADER", chosen)
+    with pytest.raises(safe_yaml.AliasRefusedError) as raised:
+        safe_yaml.load_yaml("a: 1\nb: &x [1]\nc: *x\n")
+    assert raised.value.problem == "YAML anchor '&x' is not allowed" and raised.value.problem_mark.line == 1
+    assert safe_yaml.load_yaml("a: [1, 2]\n") == {"a": [1, 2]}
