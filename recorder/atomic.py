@@ -67,10 +67,15 @@ def _rename_all(temporaries: dict[Path, str]) -> None:
 
 
 def _restore(path: Path, data: bytes) -> None:
+    """Put a replaced file back, once: the first error is the one to report."""
     try:
-        write_atomic_group({path: data})
+        temporary = _write_temporary(path, data)
     except OSError:
-        pass  # the first error is the one to report; the old file may still be in place
+        return
+    try:
+        os.replace(temporary, path)
+    except OSError:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def _umask() -> int:

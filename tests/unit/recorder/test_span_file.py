@@ -88,3 +88,24 @@ def test_written_file_is_not_world_writable(tmp_path: Path):
     write_span(path, Span(name="x"))
     assert path.stat().st_mode & 0o002 == 0
     assert json_format.Parse(path.read_text(), Span()).name == "x"
+
+
+def test_a_group_write_that_fails_midway_puts_every_file_back(tmp_path: Path, monkeypatch):
+    import recorder.atomic as atomic
+
+    first, second = tmp_path / "a.json", tmp_path / "b.yaml"
+    second.write_text("old")
+    real_replace = atomic.os.replace
+    calls = []
+
+    def fail_on_second(source, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_replace(source, target)
+
+    monkeypatch.setattr(atomic.os, "replace", fail_on_second)
+    with pytest.raises(OSError, match="No space left"):
+        atomic.write_atomic_group({first: "new", second: "new"})
+    assert not first.exists() and second.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["b.yaml"]
