@@ -26,16 +26,21 @@ RECORD_TIMEOUT = 600
 
 
 def find_interpreter(version: str) -> Path | None:
-    """``python3.X`` on PATH, else the newest pyenv build of 3.X."""
-    found = shutil.which(f"python{version}")
-    if found:
-        return Path(found)
+    """``python3.X`` on PATH if it runs (a pyenv shim may not), else the newest pyenv build of 3.X."""
+    candidates = [shutil.which(f"python{version}")]
     try:
         root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    builds = sorted(Path(root, "versions").glob(f"{version}.*/bin/python{version}")) if root else []
-    return builds[-1] if builds else None
+        root = ""
+    if root:
+        candidates += sorted(Path(root, "versions").glob(f"{version}.*/bin/python{version}"), reverse=True)
+    for candidate in filter(None, candidates):
+        try:
+            if subprocess.run([str(candidate), "-c", ""], capture_output=True, timeout=30).returncode == 0:
+                return Path(candidate)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return None
 
 
 def clean_environment() -> dict[str, str]:
