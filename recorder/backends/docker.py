@@ -113,8 +113,8 @@ class DockerBackend(ProxyBackend):
             auto_remove=True,  # a proxy that exits on its own (its recorder died) leaves no container
             labels=owner_labels(),
         )
-        self._capture_output()
         try:
+            self._capture_output()
             self._container.start()
         except Exception as error:
             self.stop()  # never leave a container "Created"
