@@ -10,7 +10,7 @@ A caller's ``traceparent`` sets the trace of the instrumentation span (as a
 local parent, so the span is exported exactly as for an untraced call): the
 recorder uses it to pick the span of each request.
 
-Run: ``python openai_proxy.py [--host 127.0.0.1] [--port 8080 | --fd N]``.
+Run: ``python openai_proxy.py [--host 127.0.0.1] [--port 8080 | --fd N] [--lifeline HOST:PORT]``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import importlib
 import json
 import os
 import socket
+import sys
+import threading
 from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
@@ -265,6 +267,31 @@ def _to_json(result: Any) -> str:
     return json.dumps(result, default=str)
 
 
+def hold_lifeline(address: str) -> None:
+    """Exit at once when the recorder that started us goes away (its lifeline socket closes).
+
+    The recorder holds the other end (``recorder/backends/lifeline.py``); the kernel closes it however the
+    recorder ends, even on SIGKILL, so the proxy never outlives it. No connection: exit now.
+    """
+    host, _, port = address.rpartition(":")
+    try:
+        line = socket.create_connection((host, int(port)), timeout=10)
+    except (OSError, ValueError) as error:
+        print(f"openai_proxy: cannot reach the recorder's lifeline {address} ({error}); exiting.", file=sys.stderr)
+        os._exit(3)
+    line.settimeout(None)
+
+    def watch() -> None:
+        try:
+            while line.recv(64):
+                pass
+        except OSError:
+            pass
+        os._exit(0)  # not sys.exit: no clean-up may keep the port or the process alive
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Instrumented OpenAI proxy for golden spans.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -272,7 +299,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fd", type=int, default=None, help="serve on an already-bound socket")
     parser.add_argument("--convention", default="openinference", choices=CONVENTIONS)
     parser.add_argument("--propagate", action="store_true", help="send the trace context (traceparent) upstream")
+    parser.add_argument("--lifeline", metavar="HOST:PORT", help="exit when this connection closes (the recorder's)")
     args = parser.parse_args(argv)
+    if args.lifeline:
+        hold_lifeline(args.lifeline)
     instrument(args.convention)
     import uvicorn
 

@@ -11,7 +11,6 @@ half-written file can exist.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -39,13 +38,9 @@ VOLATILE_FIELDS = (
 
 Run-dependent attribute values are handled by ``recorder.volatile``."""
 
-# Absolute paths to installed packages in Python tracebacks depend on the machine.
-_SITE_PACKAGES = re.compile(r'File "[^"]*[/\\](?:site|dist)-packages[/\\]')
-STACKTRACE_ATTRIBUTE = "exception.stacktrace"
-
 
 def normalise(span: Span) -> Span:
-    """A copy of ``span`` with volatile fields cleared and tracebacks made machine-independent."""
+    """A copy of ``span`` with volatile fields cleared and tracebacks made stable (``recorder.volatile``)."""
     clean = Span()
     clean.CopyFrom(span)
     for name in ("trace_id", "span_id", "parent_span_id", "start_time_unix_nano", "end_time_unix_nano"):
@@ -54,9 +49,6 @@ def normalise(span: Span) -> Span:
     for event in clean.events:
         event.ClearField("time_unix_nano")
         clear_volatile(event.attributes)
-        for attribute in event.attributes:
-            if attribute.key == STACKTRACE_ATTRIBUTE:
-                attribute.value.string_value = _SITE_PACKAGES.sub('File "site-packages/', attribute.value.string_value)
     for link in clean.links:
         link.ClearField("trace_id")
         link.ClearField("span_id")

@@ -28,10 +28,42 @@ def without_loopback_ports(text: str) -> str:
     return _LOOPBACK_PORT.sub(LOOPBACK_PLACEHOLDER, text)
 
 
+# Python tracebacks depend on the machine and on the Python that ran: absolute paths, and below each
+# frame's source line, caret lines (3.11+) or elisions such as "...<55 lines>..." (3.13+).
+STACKTRACE_ATTRIBUTE = "exception.stacktrace"
+_INSTALLED_PATH = re.compile(r'File "[^"]*[/\\](?:site|dist)-packages[/\\]')
+_STDLIB_PATH = re.compile(r'File "[^"]*[/\\]lib[/\\]python3(?:\.\d+)?[/\\]')
+_FRAME = '  File "'
+_FRAME_DETAIL = "    "
+
+
+def stable_stacktrace(text: str) -> str:
+    """A traceback that reads the same on every machine and Python 3.10 to 3.13.
+
+    Paths become ``site-packages/...`` (or ``stdlib/...``); of what Python prints below a frame only the
+    first line, the source line, is kept. Exception lines and chaining messages stay as they are.
+    """
+    text = _STDLIB_PATH.sub('File "stdlib/', _INSTALLED_PATH.sub('File "site-packages/', text))
+    kept, detail_lines = [], None
+    for line in text.splitlines(keepends=True):
+        if line.startswith(_FRAME):
+            detail_lines = 0
+        elif detail_lines is not None and line.startswith(_FRAME_DETAIL):
+            detail_lines += 1
+            if detail_lines > 1:
+                continue
+        else:
+            detail_lines = None  # past the frames: an exception line, kept whatever its indent
+        kept.append(line)
+    return "".join(kept)
+
+
 def clear_volatile(attributes: "list[KeyValue]") -> None:
-    """Zero the volatile attributes and mask loopback ports in strings, in place."""
+    """Zero the volatile attributes, mask loopback ports in strings and make stack traces stable, in place."""
     for attribute in attributes:
         _clear_value(attribute.value, volatile=attribute.key in VOLATILE_ATTRIBUTES)
+        if attribute.key == STACKTRACE_ATTRIBUTE and attribute.value.WhichOneof("value") == "string_value":
+            attribute.value.string_value = stable_stacktrace(attribute.value.string_value)
 
 
 def _clear_value(value: AnyValue, volatile: bool) -> None:

@@ -26,6 +26,7 @@ from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
 from recorder.locks import directory_lock
 from recorder.manifest import Manifest
 from recorder.session import SpanRecorder
+from recorder.signals import interrupt_on_termination
 from recorder.span_file import log_records, read_logs, read_span
 from testopeninference.catalogue import endpoint_of
 from testopeninference.compare import span_differences
@@ -315,7 +316,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     out, err = out or sys.stdout, err or sys.stderr
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args, out)
+        with interrupt_on_termination():  # SIGTERM and SIGHUP clean up (containers, proxies) like Ctrl-C
+            return args.run(args, out)
     except TestOpenInferenceError as error:
         print(f"Error: {error}", file=err)
         return 1

@@ -12,7 +12,8 @@
      │    ├── ProxyError
      │    └── SpanTimeoutError (TimeoutError)
      ├── ConfigurationError (ValueError)
-     │    └── NotCoveredError
+     │    ├── NotCoveredError
+     │    └── BaseImageMissingError
      └── SpanMismatchError (AssertionError)
 
 Each message says what failed, where, and what to do next.
@@ -73,6 +74,10 @@ class ConfigurationError(TestOpenInferenceError, ValueError):
 
 class NotCoveredError(ConfigurationError):
     """The convention's instrumentation does not cover this cassette, so it has no golden."""
+
+
+class BaseImageMissingError(ConfigurationError):
+    """The Docker engine has no copy of the proxy image's base image, and nothing here pulls one."""
 
 
 class SpanMismatchError(TestOpenInferenceError, AssertionError):

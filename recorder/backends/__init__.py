@@ -3,7 +3,9 @@
 ``local`` runs ``openai_proxy.py`` as a subprocess of this interpreter. All
 backends share one contract: ``start(env)`` returns the proxy's base URL once
 ``/health`` answers, ``logs()`` returns what the proxy printed, ``stop()``
-always cleans up.
+always cleans up. Every proxy gets an allow-listed environment
+(``environment.py``) and holds a lifeline to the recording process
+(``lifeline.py``), so it never outlives it.
 """
 
 from __future__ import annotations

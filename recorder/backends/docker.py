@@ -3,29 +3,39 @@
 Every team then records with the same Python, SDK and instrumentation. The
 image is tagged with a hash of its inputs (Dockerfile, requirements.txt,
 openai_proxy.py, base image, wheelhouse) and built only when that tag is
-missing. One container serves a whole recording session; it uses the host
-network, so the fake server and the collector stay on 127.0.0.1, and it is
-removed at the end even on error or Ctrl-C.
+missing. Nothing here pulls from a registry: the base image must already be in
+the engine (``.ci/start-docker`` makes one offline), else one typed error says so.
+One container serves a whole recording session; it uses the host network, so
+the fake server and the collector stay on 127.0.0.1. It is removed at the end
+even on error, Ctrl-C or SIGTERM; it exits by itself when the recording process
+dies (its lifeline closes) and the engine then removes it (auto-remove).
+Containers of dead recording processes on this host are swept at start.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import socket
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 from typing import Mapping
 
-
 from recorder.backends import ProxyBackend, tail
+from recorder.backends.environment import proxy_environment
+from recorder.backends.lifeline import Lifeline
 from recorder.config import Settings
-from testopeninference.errors import ConfigurationError, ProxyError
+from testopeninference.errors import BaseImageMissingError, ConfigurationError, ProxyError
 
 IMAGE_REPOSITORY = "testopeninference-proxy"
 CONTAINER_PREFIX = "testopeninference-proxy-"
 PING_TIMEOUT = 3  # seconds to decide whether an engine answers
+ROLE_LABEL = ("testopeninference", "proxy")
+OWNER_HOST_LABEL = "testopeninference.owner-host"
+OWNER_PID_LABEL = "testopeninference.owner-pid"
 
 
 def docker_client(timeout: int = 120):
@@ -81,35 +91,66 @@ class DockerBackend(ProxyBackend):
         self.settings = settings
         self._client = None
         self._container = None
+        self._lifeline: Lifeline | None = None
+        self._output: list[bytes] = []
+        self._reader: threading.Thread | None = None
 
     def start(self, env: Mapping[str, str]) -> str:
         self._client = docker_client()
+        sweep_stale_containers(self._client)
         tag = self.ensure_image()
         port = _free_port()
-        command = ["--host", "127.0.0.1", "--port", str(port), "--convention", self.settings.convention]
-        self._container = self._client.containers.run(
+        self._lifeline = Lifeline()
+        command = ["--host", "127.0.0.1", "--port", str(port), "--convention", self.settings.convention,
+                   "--lifeline", self._lifeline.address]
+        # create + start, never containers.run: the SDK pulls when run() meets a missing image.
+        self._container = self._client.containers.create(
             tag,
             command=command,
             name=f"{CONTAINER_PREFIX}{uuid.uuid4().hex[:12]}",
-            environment=dict(env),
+            environment=proxy_environment(env),
             network_mode="host",
-            detach=True,
-            labels={"testopeninference": "proxy"},
+            auto_remove=True,  # a proxy that exits on its own (its recorder died) leaves no container
+            labels=owner_labels(),
         )
+        try:
+            self._capture_output()
+            self._container.start()
+        except Exception as error:
+            self.stop()  # never leave a container "Created"
+            raise ProxyError(f"the proxy container did not start: {error}") from None
         url = f"http://127.0.0.1:{port}"
         self._wait_healthy(url, "the proxy container")
         return url
 
+    def _capture_output(self) -> None:
+        """Collect the container's output as it is written: with auto-remove, it is gone once the proxy exits."""
+        stream = self._container.attach(stdout=True, stderr=True, stream=True, logs=True)
+        output = self._output = []
+
+        def read() -> None:
+            try:
+                for chunk in stream:
+                    output.append(chunk)
+            except Exception:  # the container went away; what was read is kept
+                pass
+
+        self._reader = threading.Thread(target=read, name="proxy-container-output", daemon=True)
+        self._reader.start()
+
     def ensure_image(self) -> str:
-        """Build the proxy image unless an image with the same inputs exists."""
+        """Build the proxy image unless an image with the same inputs exists; never pull anything."""
         import docker.errors
 
+        if self._client is None:
+            self._client = docker_client()
         tag = image_tag(self.settings)
         try:
             self._client.images.get(tag)
             return tag
         except docker.errors.ImageNotFound:
             pass
+        self._require_base_image()
         with tempfile.TemporaryDirectory(prefix="testopeninference-build-") as context:
             for path in _build_inputs(self.settings):
                 target = Path(context) / ("wheelhouse" if path.suffix == ".whl" else "") / path.name
@@ -135,6 +176,21 @@ class DockerBackend(ProxyBackend):
                 ) from None
         return tag
 
+    def _require_base_image(self) -> None:
+        import docker.errors
+
+        base = self.settings.docker_base_image
+        try:
+            self._client.images.get(base)
+        except docker.errors.ImageNotFound:
+            raise BaseImageMissingError(
+                f"the Docker engine has no base image {base!r} for the proxy image, and the recorder never pulls "
+                "from a registry. Make one offline (.ci/start-docker builds testopeninference-base:bookworm with "
+                "debootstrap), pull it yourself where a registry is reachable (docker pull " + base + "), or "
+                "name a local image with python3 and venv in TESTOPENINFERENCE_DOCKER_BASE_IMAGE; "
+                "or record with RECORD_BACKEND=local."
+            ) from None
+
     def alive(self) -> bool:
         if self._container is None:
             return False
@@ -145,23 +201,62 @@ class DockerBackend(ProxyBackend):
         return self._container.status in ("created", "running")
 
     def logs(self) -> str:
-        if self._container is None:
-            return ""
-        try:
-            return self._container.logs().decode(errors="replace")
-        except Exception as error:
-            return f"(no logs: {error})"
+        if self._reader is not None and not self.alive():
+            self._reader.join(timeout=2)  # the stream ends with the container: read it to the end
+        return b"".join(self._output).decode(errors="replace")
 
     def stop(self) -> None:
         container, self._container = self._container, None
         if container is not None:
             try:
                 container.remove(force=True)
-            except Exception:  # already gone
+            except Exception:  # already gone (auto-removed)
                 pass
+        if self._lifeline is not None:
+            self._lifeline.close()
+            self._lifeline = None
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def owner_labels() -> dict[str, str]:
+    """Labels that find our containers and tell whether the recording process that made one still lives."""
+    return {ROLE_LABEL[0]: ROLE_LABEL[1], OWNER_HOST_LABEL: socket.gethostname(), OWNER_PID_LABEL: str(os.getpid())}
+
+
+def sweep_stale_containers(client) -> list[str]:
+    """Remove proxy containers whose recording process on this host is gone; return their names.
+
+    The lifeline already stops such a proxy; this also removes what an older version or a crash left
+    (e.g. containers still "Created"). Containers of live processes and of other hosts are left alone.
+    """
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": "=".join(ROLE_LABEL)}):
+        labels = container.labels or {}
+        if labels.get(OWNER_HOST_LABEL, socket.gethostname()) != socket.gethostname():
+            continue
+        pid = labels.get(OWNER_PID_LABEL)
+        if pid is None and container.status == "running":
+            continue  # an older recorder's, maybe live; it has no lifeline label to judge by
+        if pid is not None and _process_alive(int(pid)):
+            continue
+        try:
+            container.remove(force=True)
+            removed.append(container.name)
+        except Exception:  # removed meanwhile
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _free_port() -> int:

@@ -2,12 +2,15 @@
 
 The parent binds the listening socket on 127.0.0.1 and hands it to the child
 (``--fd``), so there is no race for a free port. Output goes to a temporary
-log file that error messages quote.
+log file that error messages quote. The child runs in its own process group
+with an allow-listed environment, and holds a lifeline to this process, so it
+dies with it on any signal (``recorder/backends/lifeline.py``).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,11 +18,10 @@ import tempfile
 from typing import Mapping
 
 from recorder.backends import ProxyBackend
+from recorder.backends.environment import proxy_environment
+from recorder.backends.lifeline import Lifeline
 from recorder.config import Settings
 from recorder.versions import check_pinned_versions, installed_versions
-
-# Variables never passed to the proxy: the recorder sets what it needs.
-_SCRUBBED_PREFIXES = ("OTEL_", "OPENAI_", "AZURE_OPENAI_")
 
 
 class LocalBackend(ProxyBackend):
@@ -28,6 +30,7 @@ class LocalBackend(ProxyBackend):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._process: subprocess.Popen[bytes] | None = None
+        self._lifeline: Lifeline | None = None
         self._log = tempfile.TemporaryFile()
 
     def start(self, env: Mapping[str, str]) -> str:
@@ -35,15 +38,17 @@ class LocalBackend(ProxyBackend):
             check_pinned_versions(self.settings.requirements_file)
         listener = socket.create_server(("127.0.0.1", 0))
         port = listener.getsockname()[1]
+        self._lifeline = Lifeline()
         try:
             self._process = subprocess.Popen(
                 [sys.executable, str(self.settings.proxy_script), "--fd", str(listener.fileno()),
-                 "--convention", self.settings.convention],
+                 "--convention", self.settings.convention, "--lifeline", self._lifeline.address],
                 pass_fds=(listener.fileno(),),
-                env=_child_env(env),
+                env=proxy_environment(env, os.environ),
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 cwd=self.settings.proxy_script.parent,
+                start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop the proxy
             )
         finally:
             listener.close()  # the child holds its own copy
@@ -67,20 +72,22 @@ class LocalBackend(ProxyBackend):
         return self._log.read().decode(errors="replace")
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            self._process.terminate()
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            _signal_group(process, signal.SIGTERM)
             try:
-                self._process.wait(timeout=5)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+        if self._lifeline is not None:
+            self._lifeline.close()
+            self._lifeline = None
 
 
-def _child_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    env.update(extra)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal the proxy's whole process group (it leads one), so nothing it started stays behind."""
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass

@@ -1,42 +1,72 @@
 """The Docker backend against a real engine: same pinned packages, so the same bytes as the local backend.
 
-Skipped with the reason when no engine answers, except where
-TESTOPENINFERENCE_REQUIRE_DOCKER=1 (set by .ci/run): there it must run.
+Skipped with the reason when no engine answers or the engine has no usable base image (nothing is ever
+pulled), except where TESTOPENINFERENCE_REQUIRE_DOCKER=1 (set by .ci/run): there they must run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from recorder.backends import create_backend, resolve_backend_name
-from recorder.backends.docker import CONTAINER_PREFIX, DockerBackend, docker_client, engine_available
+from recorder.backends.docker import (
+    OWNER_HOST_LABEL,
+    OWNER_PID_LABEL,
+    DockerBackend,
+    docker_client,
+    engine_available,
+    image_tag,
+    owner_labels,
+)
 from recorder.config import Settings
 from recorder.conventions import CONVENTIONS
 from recorder.session import SpanRecorder
-from testopeninference.errors import ConfigurationError, ProxyError
+from testopeninference.errors import BaseImageMissingError, ConfigurationError, ProxyError
 from tests.helpers import CASSETTES
+from tests.integration.proxy_owner import INTERRUPTED, SIGNALS, kill_owner, port_free, start_owner, wait_until
 
 NAMES = ["chat-basic", "chat-streaming", "chat-bad-request", "audio-transcription-basic", "azure-chat-basic",
          "embeddings-basic"]
 
 
+def skip_unless_required(reason: str) -> None:
+    if os.environ.get("TESTOPENINFERENCE_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"TESTOPENINFERENCE_REQUIRE_DOCKER=1 but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
-def docker_settings(tmp_path_factory) -> Settings:
+def engine_settings(tmp_path_factory) -> Settings:
+    """Settings for a Docker engine that answers; its images may be missing."""
     if not engine_available():
-        if os.environ.get("TESTOPENINFERENCE_REQUIRE_DOCKER") == "1":
-            pytest.fail("TESTOPENINFERENCE_REQUIRE_DOCKER=1 but no Docker engine answers")
-        pytest.skip("no Docker engine answers (start one, e.g. with .ci/start-docker, to run these tests)")
+        skip_unless_required("no Docker engine answers (start one, e.g. with .ci/start-docker, to run these tests)")
     return Settings.from_env(cassettes_dir=CASSETTES, spans_dir=tmp_path_factory.mktemp("docker"), backend="docker")
+
+
+@pytest.fixture(scope="module")
+def docker_settings(engine_settings: Settings) -> Settings:
+    """Settings whose proxy image exists or was just built from a base image the engine has."""
+    backend = DockerBackend(engine_settings)
+    try:
+        backend.ensure_image()
+    except BaseImageMissingError as error:
+        skip_unless_required(f"no usable base image: {error}")
+    finally:
+        backend.stop()
+    return engine_settings
 
 
 def our_containers() -> list:
     client = docker_client()
     try:
-        return [c for c in client.containers.list(all=True) if c.name.startswith(CONTAINER_PREFIX)]
+        return client.containers.list(all=True, filters={"label": "testopeninference=proxy"})
     finally:
         client.close()
 
@@ -105,3 +135,65 @@ def test_docker_asked_for_but_absent_names_the_local_backend(monkeypatch):
 def test_unknown_backend_lists_the_valid_ones():
     with pytest.raises(ConfigurationError, match="use one of: local, docker, auto"):
         resolve_backend_name("podman")
+
+
+def test_a_missing_base_image_is_one_typed_error_and_nothing_is_pulled(engine_settings: Settings):
+    base = "testopeninference-no-such-base:never"
+    backend = DockerBackend(dataclasses.replace(engine_settings, docker_base_image=base))
+    before = {c.id for c in our_containers()}
+    with pytest.raises(BaseImageMissingError) as raised:
+        backend.start({})
+    backend.stop()
+    message = str(raised.value)
+    assert base in message and ".ci/start-docker" in message and "TESTOPENINFERENCE_DOCKER_BASE_IMAGE" in message
+    client = docker_client()
+    try:
+        assert not client.images.list(name=base)  # not pulled
+    finally:
+        client.close()
+    assert {c.id for c in our_containers()} == before
+
+
+def test_the_container_carries_role_and_owner_labels_and_no_secret(docker_settings: Settings, monkeypatch):
+    secrets = {"ANTHROPIC_API_KEY": "sk-ant-x1", "AWS_SECRET_ACCESS_KEY": "aws-x2", "AZURE_CLIENT_SECRET": "az-x3"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    with DockerBackend(docker_settings) as backend:
+        backend.start({"OTEL_SERVICE_NAME": "labels-test"})
+        attributes = backend._container.attrs  # noqa: SLF001
+    labels, environment = attributes["Config"]["Labels"], "\n".join(attributes["Config"]["Env"])
+    assert labels["testopeninference"] == "proxy"
+    assert labels[OWNER_PID_LABEL] == str(os.getpid()) and labels[OWNER_HOST_LABEL] == owner_labels()[OWNER_HOST_LABEL]
+    assert "OTEL_SERVICE_NAME=labels-test" in environment
+    assert not [value for value in secrets.values() if value in environment]
+
+
+def test_containers_of_dead_recorders_are_swept_at_start(docker_settings: Settings):
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    client = docker_client()
+    try:
+        def left_behind(pid: int):
+            return client.containers.create(image_tag(docker_settings), command=["--help"], name=None,
+                                            labels={**owner_labels(), OWNER_PID_LABEL: str(pid)}).id
+        stale, live = left_behind(dead.pid), left_behind(os.getpid())  # both "Created", never started
+        with DockerBackend(docker_settings) as backend:
+            backend.start({})
+        remaining = {c.id for c in our_containers()}
+        assert stale not in remaining
+        assert live in remaining  # its owner (this process) still runs
+    finally:
+        client.containers.get(live).remove(force=True)
+        client.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_the_proxy_container_dies_with_its_recorder(docker_settings: Settings, signum: int, tmp_path: Path):
+    owner, proxy = start_owner("docker", tmp_path)
+    assert proxy["container"] in {c.id for c in our_containers()}
+    status = kill_owner(owner, signum)
+    if signum == signal.SIGTERM:
+        assert status == INTERRUPTED  # it unwound and removed its container
+    assert wait_until(lambda: proxy["container"] not in {c.id for c in our_containers()}), "the container outlived it"
+    assert wait_until(lambda: port_free(proxy["url"])), f"{proxy['url']} is still taken"
