@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recorder.cassette import CassetteLibrary  # noqa: E402
-from recorder.config import Settings  # noqa: E402
-from recorder.session import SpanRecorder  # noqa: E402
+from testopeninference.recorder.cassette import CassetteLibrary  # noqa: E402
+from testopeninference.recorder.config import Settings  # noqa: E402
+from testopeninference.recorder.session import SpanRecorder  # noqa: E402
 
 
 def one_proxy(settings: Settings, names: list[str]) -> float:

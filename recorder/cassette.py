@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from recorder.safe_yaml import AliasRefusedError, load_yaml
+from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
 from testopeninference.errors import CassetteNotFoundError, InvalidCassetteError
 
 CASSETTE_FORMAT_VERSION = 2

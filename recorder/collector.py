@@ -31,8 +31,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder.loopback import BackgroundServer, QuietThreadingHTTPServer
-from recorder.otlp_decoding import (
+from testopeninference.recorder.loopback import BackgroundServer, QuietThreadingHTTPServer
+from testopeninference.recorder.otlp_decoding import (
     JSON,
     PROTOBUF,
     RequestError,

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Mapping
 
 from testopeninference.errors import ConfigurationError
+from testopeninference.recorder import resources
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 RECORD_SPANS = "RECORD_SPANS"
 """``false`` (default): never record; ``true``: record missing goldens; ``all``: re-record every golden used."""
@@ -121,16 +121,16 @@ _RECORD_MODE_WORDS = {
 class Settings:
     """Everything the recorder and the API need, passed down explicitly."""
 
-    cassettes_dir: Path = PROJECT_ROOT / "cassettes"
-    spans_dir: Path = PROJECT_ROOT / "spans"
+    cassettes_dir: Path = resources.CASSETTES
+    spans_dir: Path = resources.SPANS
     record_mode: RecordMode = RecordMode.NONE
     backend: str = "local"
     convention: str = "openinference"
     span_timeout: float = 30.0
     startup_timeout: float = 60.0
     allow_version_mismatch: bool = False
-    requirements_file: Path = PROJECT_ROOT / "requirements.txt"
-    proxy_script: Path = PROJECT_ROOT / "openai_proxy.py"
+    requirements_file: Path = resources.PROXY / "requirements.txt"
+    proxy_script: Path = resources.PROXY / "openai_proxy.py"
     upstream: Upstream = Upstream()  # disabled: a missing cassette is an error
     docker_base_image: str = "python:3.13-slim"
     docker_wheelhouse: Path | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from recorder.endpoints import Endpoint
+from testopeninference.recorder.endpoints import Endpoint
 from testopeninference.errors import ConfigurationError
 
 OPENTELEMETRY_SDK = (

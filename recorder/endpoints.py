@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from recorder.cassette import Cassette
+from testopeninference.recorder.cassette import Cassette
 from testopeninference.errors import InvalidCassetteError
 
 

@@ -18,10 +18,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Iterator
 from urllib.parse import urlsplit
 
-from recorder.cassette import Cassette, CassetteLibrary
-from recorder.live import LiveRecorder
-from recorder.loopback import BackgroundServer, QuietThreadingHTTPServer
-from recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, mismatches
+from testopeninference.recorder.cassette import Cassette, CassetteLibrary
+from testopeninference.recorder.live import LiveRecorder
+from testopeninference.recorder.loopback import BackgroundServer, QuietThreadingHTTPServer
+from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, mismatches
 from testopeninference.errors import CassetteError, CassetteNotFoundError, TestOpenInferenceError
 
 CASSETTE_HEADER = "X-Cassette-Name"

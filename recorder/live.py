@@ -17,11 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from recorder import scrub
-from recorder.atomic import write_atomic
-from recorder.cassette import FILE_PREFIX, MULTIPART_PLACEHOLDER, Cassette, CassetteLibrary, dump_cassette
-from recorder.config import Upstream
-from recorder.matchers import AZURE_PREFIX, IncomingRequest
+from testopeninference.recorder import scrub
+from testopeninference.recorder.atomic import write_atomic
+from testopeninference.recorder.cassette import FILE_PREFIX, MULTIPART_PLACEHOLDER, Cassette, CassetteLibrary, dump_cassette
+from testopeninference.recorder.config import Upstream
+from testopeninference.recorder.matchers import AZURE_PREFIX, IncomingRequest
 from testopeninference.errors import RecordingError
 
 FORWARDED_HEADERS = ("content-type", "accept", "openai-beta")

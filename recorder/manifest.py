@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from recorder.atomic import write_atomic
-from recorder.safe_yaml import AliasRefusedError, load_yaml
+from testopeninference.recorder.atomic import write_atomic
+from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
 from testopeninference.errors import InvalidGoldenSpanError
 
 MANIFEST_NAME = "manifest.yaml"

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from typing import Callable, Iterator
 
-from recorder.cassette import RecordedRequest
+from testopeninference.recorder.cassette import RecordedRequest
 
 AZURE_PREFIX = "/openai/deployments/"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from recorder.cassette import Cassette, RecordedRequest
-from recorder.fake_openai import CASSETTE_HEADER
+from testopeninference.recorder.cassette import Cassette, RecordedRequest
+from testopeninference.recorder.fake_openai import CASSETTE_HEADER
 
 DONE_EVENT = "data: [DONE]"
 

@@ -19,19 +19,19 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.logs.v1.logs_pb2 import LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder import request as proxy_request
-from recorder.backends import ProxyBackend, create_backend, tail
-from recorder.cassette import CassetteLibrary, RecordedRequest
-from recorder.collector import CollectedLogRecord, CollectedSpan, InMemoryOTLPCollector
-from recorder.config import Settings
-from recorder.conventions import get_convention
-from recorder.endpoints import endpoint_of
-from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
-from recorder.live import LiveRecorder
-from recorder.atomic import write_atomic_group
-from recorder.locks import directory_lock, golden_lock
-from recorder.manifest import Manifest, Provenance, file_sha256
-from recorder.span_file import normalise, normalise_logs, to_json
+from testopeninference.recorder import request as proxy_request
+from testopeninference.recorder.backends import ProxyBackend, create_backend, tail
+from testopeninference.recorder.cassette import CassetteLibrary, RecordedRequest
+from testopeninference.recorder.collector import CollectedLogRecord, CollectedSpan, InMemoryOTLPCollector
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.conventions import get_convention
+from testopeninference.recorder.endpoints import endpoint_of
+from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
+from testopeninference.recorder.live import LiveRecorder
+from testopeninference.recorder.atomic import write_atomic_group
+from testopeninference.recorder.locks import directory_lock, golden_lock
+from testopeninference.recorder.manifest import Manifest, Provenance, file_sha256
+from testopeninference.recorder.span_file import normalise, normalise_logs, to_json
 from testopeninference.errors import (
     NotCoveredError,
     ProxyError,

@@ -20,8 +20,8 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder.atomic import write_atomic
-from recorder.volatile import clear_volatile
+from testopeninference.recorder.atomic import write_atomic
+from testopeninference.recorder.volatile import clear_volatile
 from testopeninference.errors import GoldenSpanMissingError, InvalidGoldenSpanError
 
 VOLATILE_FIELDS = (

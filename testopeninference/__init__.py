@@ -1,18 +1,16 @@
-"""Golden OpenInference spans for AI gateway tests.
+"""Golden OpenTelemetry spans for AI gateway tests.
 
     span = get_chat_span("chat-basic")        # the golden Span protobuf
     assert_span_equal(span, gateway_span)     # lenient, reference-harness rules
 
-Errors load eagerly; the rest loads on first use, because the recorder
-imports ``testopeninference.errors`` and must be importable on its own.
+Layers import one way: this public API imports ``testopeninference.recorder``,
+which imports only ``testopeninference.errors``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
-
 from testopeninference.errors import (
+    BaseImageMissingError,
     CassetteError,
     CassetteNotFoundError,
     ConfigurationError,
@@ -28,47 +26,26 @@ from testopeninference.errors import (
     TestOpenInferenceError,
     VersionMismatchError,
 )
+from testopeninference.catalogue import (
+    CatalogueEntry,
+    Endpoint,
+    cassette_catalogue,
+    cassettes_by_endpoint,
+    list_cassettes,
+)
+from testopeninference.compare import (
+    assert_log_records_equal,
+    assert_span_equal,
+    log_record_differences,
+    span_differences,
+)
+from testopeninference.goldens import close_recorders, get_chat_span, get_log_records, get_span
 
-_LAZY = {
-    "CatalogueEntry": "testopeninference.catalogue",
-    "Endpoint": "testopeninference.catalogue",
-    "cassette_catalogue": "testopeninference.catalogue",
-    "cassettes_by_endpoint": "testopeninference.catalogue",
-    "list_cassettes": "testopeninference.catalogue",
-    "assert_span_equal": "testopeninference.compare",
-    "span_differences": "testopeninference.compare",
-    "close_recorders": "testopeninference.goldens",
-    "get_chat_span": "testopeninference.goldens",
-    "get_log_records": "testopeninference.goldens",
-    "assert_log_records_equal": "testopeninference.compare",
-    "log_record_differences": "testopeninference.compare",
-    "get_span": "testopeninference.goldens",
-}
-
-if TYPE_CHECKING:
-    from testopeninference.catalogue import CatalogueEntry, Endpoint, cassette_catalogue, cassettes_by_endpoint, list_cassettes
-    from testopeninference.compare import (
-        assert_log_records_equal,
-        assert_span_equal,
-        log_record_differences,
-        span_differences,
-    )
-    from testopeninference.goldens import close_recorders, get_chat_span, get_log_records, get_span
-
-
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'testopeninference' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__version__ = "0.2.0"
 
 __all__ = [
+    "__version__",
+    "BaseImageMissingError",
     "CassetteError",
     "CassetteNotFoundError",
     "CatalogueEntry",

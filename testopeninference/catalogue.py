@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from recorder.cassette import CassetteLibrary
-from recorder.config import Settings
-from recorder.endpoints import Endpoint, endpoint_of
+from testopeninference.recorder.cassette import CassetteLibrary
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.endpoints import Endpoint, endpoint_of
 
 __all__ = ["CatalogueEntry", "Endpoint", "cassette_catalogue", "cassettes_by_endpoint", "endpoint_of", "list_cassettes"]
 

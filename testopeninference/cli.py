@@ -18,16 +18,16 @@ from typing import Sequence, TextIO
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from recorder.cassette import CassetteLibrary
-from recorder.collector import InMemoryOTLPCollector
-from recorder.config import Settings
-from recorder.conventions import CONVENTIONS, get_convention
-from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
-from recorder.locks import directory_lock
-from recorder.manifest import Manifest
-from recorder.session import SpanRecorder
-from recorder.signals import interrupt_on_termination
-from recorder.span_file import log_records, read_logs, read_span
+from testopeninference.recorder.cassette import CassetteLibrary
+from testopeninference.recorder.collector import InMemoryOTLPCollector
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.conventions import CONVENTIONS, get_convention
+from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
+from testopeninference.recorder.locks import directory_lock
+from testopeninference.recorder.manifest import Manifest
+from testopeninference.recorder.session import SpanRecorder
+from testopeninference.recorder.signals import interrupt_on_termination
+from testopeninference.recorder.span_file import log_records, read_logs, read_span
 from testopeninference.catalogue import endpoint_of
 from testopeninference.compare import span_differences
 from testopeninference.errors import ConfigurationError, TestOpenInferenceError

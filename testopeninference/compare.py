@@ -21,7 +21,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from recorder.volatile import VOLATILE_ATTRIBUTES, without_loopback_ports
+from testopeninference.recorder.volatile import VOLATILE_ATTRIBUTES, without_loopback_ports
 from testopeninference.errors import SpanMismatchError
 from testopeninference.span_input import as_log_records, as_span
 

@@ -16,12 +16,12 @@ from typing import Callable
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder.cassette import CassetteLibrary
-from recorder.config import RecordMode, Settings
-from recorder.conventions import get_convention
-from recorder.session import RecordResult, SpanRecorder
-from recorder.endpoints import Endpoint, endpoint_of
-from recorder.span_file import log_records, read_logs, read_span
+from testopeninference.recorder.cassette import CassetteLibrary
+from testopeninference.recorder.config import RecordMode, Settings
+from testopeninference.recorder.conventions import get_convention
+from testopeninference.recorder.session import RecordResult, SpanRecorder
+from testopeninference.recorder.endpoints import Endpoint, endpoint_of
+from testopeninference.recorder.span_file import log_records, read_logs, read_span
 from testopeninference.errors import ConfigurationError, GoldenSpanMissingError, NotCoveredError
 
 _recorders: dict[Settings, SpanRecorder] = {}

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 
-from recorder.cassette import Cassette, CassetteLibrary
-from recorder.collector import CollectedSpan, InMemoryOTLPCollector
-from recorder.fake_openai import CASSETTE_HEADER, CassetteReplayer, FakeOpenAIServer
-from recorder.matchers import IncomingRequest
-from recorder.request import ProxyReply, send
+from testopeninference.recorder.cassette import Cassette, CassetteLibrary
+from testopeninference.recorder.collector import CollectedSpan, InMemoryOTLPCollector
+from testopeninference.recorder.fake_openai import CASSETTE_HEADER, CassetteReplayer, FakeOpenAIServer
+from testopeninference.recorder.matchers import IncomingRequest
+from testopeninference.recorder.request import ProxyReply, send
 from testopeninference.errors import SpanTimeoutError
 
 

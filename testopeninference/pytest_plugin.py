@@ -19,11 +19,11 @@ from typing import Callable, Iterator
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder.collector import InMemoryOTLPCollector
-from recorder.config import CONVENTION, RECORD_SPANS, Settings
-from recorder.conventions import CONVENTIONS
+from testopeninference.recorder.collector import InMemoryOTLPCollector
+from testopeninference.recorder.config import CONVENTION, RECORD_SPANS, Settings
+from testopeninference.recorder.conventions import CONVENTIONS
 from testopeninference.compare import span_differences
-from recorder.session import RecordResult
+from testopeninference.recorder.session import RecordResult
 from testopeninference.goldens import close_recorders, golden_span as _golden_span, on_recorded
 from testopeninference.kit import FakeOpenAI, OTLPCollector
 from testopeninference.status import golden_statuses

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder.span_file import log_records, read_golden_text, read_logs
+from testopeninference.recorder.span_file import log_records, read_golden_text, read_logs
 
 from testopeninference.errors import InvalidGoldenSpanError
 

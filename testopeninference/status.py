@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from recorder.cassette import CassetteLibrary
-from recorder.config import Settings
-from recorder.conventions import get_convention
-from recorder.endpoints import endpoint_of
-from recorder.manifest import Manifest, staleness
-from recorder.versions import read_pins
+from testopeninference.recorder.cassette import CassetteLibrary
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.conventions import get_convention
+from testopeninference.recorder.endpoints import endpoint_of
+from testopeninference.recorder.manifest import Manifest, staleness
+from testopeninference.recorder.versions import read_pins
 
 
 @dataclasses.dataclass(frozen=True)

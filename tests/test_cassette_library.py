@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recorder.cassette import CassetteLibrary
+from testopeninference.recorder.cassette import CassetteLibrary
 from testopeninference import Endpoint, cassette_catalogue
 from tests.helpers import CASSETTES, SPANS
 

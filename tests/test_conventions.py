@@ -8,9 +8,9 @@ import re
 import pytest
 
 import openai_proxy
-from recorder.cassette import CassetteLibrary
-from recorder.conventions import CONVENTIONS, get_convention
-from recorder.span_file import read_logs
+from testopeninference.recorder.cassette import CassetteLibrary
+from testopeninference.recorder.conventions import CONVENTIONS, get_convention
+from testopeninference.recorder.span_file import read_logs
 from testopeninference import get_log_records, get_span
 from testopeninference.catalogue import endpoint_of
 from tests.helpers import CASSETTES, SPANS

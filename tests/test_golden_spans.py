@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder.cassette import CassetteLibrary
-from recorder.conventions import CONVENTIONS
+from testopeninference.recorder.cassette import CassetteLibrary
+from testopeninference.recorder.conventions import CONVENTIONS
 from testopeninference import Endpoint, NotCoveredError, get_chat_span, get_span, list_cassettes
 from testopeninference.catalogue import cassettes_by_endpoint, endpoint_of
 from tests.helpers import CASSETTES

@@ -16,8 +16,8 @@ from typing import Mapping
 
 import httpx
 
-from recorder.config import Settings
-from recorder.versions import read_pins
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.versions import read_pins
 from testopeninference.errors import ConfigurationError, ProxyError
 
 
@@ -92,10 +92,10 @@ def create_backend(settings: Settings) -> ProxyBackend:
     """The backend named by ``settings.backend``; ``auto`` picks Docker when an engine answers."""
     name = resolve_backend_name(settings.backend)
     if name == "docker":
-        from recorder.backends.docker import DockerBackend
+        from testopeninference.recorder.backends.docker import DockerBackend
 
         return DockerBackend(settings)
-    from recorder.backends.local import LocalBackend
+    from testopeninference.recorder.backends.local import LocalBackend
 
     return LocalBackend(settings)
 
@@ -105,7 +105,7 @@ def resolve_backend_name(name: str) -> str:
     if name not in BACKENDS:
         raise ConfigurationError(f"unknown backend {name!r}; use one of: {', '.join(BACKENDS)}.")
     if name == "auto":
-        from recorder.backends.docker import engine_available
+        from testopeninference.recorder.backends.docker import engine_available
 
         return "docker" if engine_available() else "local"
     return name

@@ -24,10 +24,10 @@ import uuid
 from pathlib import Path
 from typing import Mapping
 
-from recorder.backends import ProxyBackend, tail
-from recorder.backends.environment import proxy_environment
-from recorder.backends.lifeline import Lifeline
-from recorder.config import Settings
+from testopeninference.recorder.backends import ProxyBackend, tail
+from testopeninference.recorder.backends.environment import proxy_environment
+from testopeninference.recorder.backends.lifeline import Lifeline
+from testopeninference.recorder.config import Settings
 from testopeninference.errors import BaseImageMissingError, ConfigurationError, ProxyError
 
 IMAGE_REPOSITORY = "testopeninference-proxy"

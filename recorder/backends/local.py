@@ -17,11 +17,11 @@ import sys
 import tempfile
 from typing import Mapping
 
-from recorder.backends import ProxyBackend
-from recorder.backends.environment import proxy_environment
-from recorder.backends.lifeline import Lifeline
-from recorder.config import Settings
-from recorder.versions import check_pinned_versions, installed_versions
+from testopeninference.recorder.backends import ProxyBackend
+from testopeninference.recorder.backends.environment import proxy_environment
+from testopeninference.recorder.backends.lifeline import Lifeline
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.versions import check_pinned_versions, installed_versions
 
 
 class LocalBackend(ProxyBackend):

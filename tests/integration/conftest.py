@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from recorder.config import Settings
-from recorder.session import SpanRecorder
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.session import SpanRecorder
 from tests.helpers import CASSETTES
 
 

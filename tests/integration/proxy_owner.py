@@ -24,9 +24,9 @@ INTERRUPTED = 130
 
 
 def main(backend: str, spans_dir: str) -> None:
-    from recorder.config import Settings
-    from recorder.session import SpanRecorder
-    from recorder.signals import interrupt_on_termination
+    from testopeninference.recorder.config import Settings
+    from testopeninference.recorder.session import SpanRecorder
+    from testopeninference.recorder.signals import interrupt_on_termination
 
     settings = Settings.from_env(cassettes_dir=CASSETTES, spans_dir=Path(spans_dir), backend=backend)
     try:

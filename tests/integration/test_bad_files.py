@@ -138,7 +138,7 @@ def test_a_yaml_alias_bomb_in_a_cassette_is_refused_with_file_and_line(dirs):
     (cassettes / "chat-bomb.yaml").write_text(BILLION_LAUGHS)
     result = run_bounded(
         "from pathlib import Path\n"
-        "from recorder.cassette import load_cassette\n"
+        "from testopeninference.recorder.cassette import load_cassette\n"
         "from testopeninference.errors import InvalidCassetteError\n"
         "try:\n"
         f"    load_cassette(Path({str(cassettes / 'chat-bomb.yaml')!r}))\n"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from recorder.config import Settings
-from recorder.session import SpanRecorder
-from recorder.span_file import read_span
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.session import SpanRecorder
+from testopeninference.recorder.span_file import read_span
 from testopeninference.compare import span_differences
 from tests.helpers import REFERENCE
 

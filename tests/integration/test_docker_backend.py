@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from recorder.backends import create_backend, resolve_backend_name
-from recorder.backends.docker import (
+from testopeninference.recorder.backends import create_backend, resolve_backend_name
+from testopeninference.recorder.backends.docker import (
     OWNER_HOST_LABEL,
     OWNER_PID_LABEL,
     DockerBackend,
@@ -25,9 +25,9 @@ from recorder.backends.docker import (
     image_tag,
     owner_labels,
 )
-from recorder.config import Settings
-from recorder.conventions import CONVENTIONS
-from recorder.session import SpanRecorder
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.conventions import CONVENTIONS
+from testopeninference.recorder.session import SpanRecorder
 from testopeninference.errors import BaseImageMissingError, ConfigurationError, ProxyError
 from tests.helpers import CASSETTES
 from tests.integration.proxy_owner import INTERRUPTED, SIGNALS, kill_owner, port_free, start_owner, wait_until

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from recorder.backends.local import LocalBackend
-from recorder.cassette import CassetteLibrary
-from recorder.config import Settings
-from recorder.fake_openai import CassetteReplayer, ReplayResponse
-from recorder.session import SpanRecorder
+from testopeninference.recorder.backends.local import LocalBackend
+from testopeninference.recorder.cassette import CassetteLibrary
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.fake_openai import CassetteReplayer, ReplayResponse
+from testopeninference.recorder.session import SpanRecorder
 from testopeninference import get_span
 from testopeninference.cli import main
 from testopeninference.errors import InvalidGoldenSpanError, ProxyError, RecordingError, SpanTimeoutError
@@ -77,7 +77,7 @@ def test_no_span_before_the_timeout_names_the_cassette_and_the_proxy_output(tmp_
 
 
 def test_a_read_only_spans_directory_is_one_clear_error(tmp_path: Path, monkeypatch):
-    import recorder.atomic
+    import testopeninference.recorder.atomic
 
     def read_only(*args):
         raise PermissionError(13, "Permission denied")
@@ -175,8 +175,8 @@ def test_written_files_are_not_world_writable(tmp_path: Path):
 DISK_FULL_CHILD = """
 import resource, signal, sys
 from pathlib import Path
-from recorder.config import Settings
-from recorder.session import SpanRecorder
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.session import SpanRecorder
 from testopeninference.errors import RecordingError
 
 with SpanRecorder(Settings(spans_dir=Path(sys.argv[1]))) as recorder:
@@ -207,7 +207,7 @@ def test_a_full_disk_leaves_neither_a_golden_without_its_manifest_entry_nor_a_te
 
 
 def test_a_lock_file_that_is_a_symlink_is_refused_not_followed(tmp_path: Path):
-    from recorder.locks import LOCK_NAME, directory_lock
+    from testopeninference.recorder.locks import LOCK_NAME, directory_lock
 
     target = tmp_path / "victim"
     target.write_text("keep")

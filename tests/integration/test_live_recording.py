@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from recorder.cassette import CassetteLibrary, load_cassette
-from recorder.config import Settings, Upstream
-from recorder.fake_openai import CassetteReplayer
-from recorder.live import LiveRecorder
-from recorder.matchers import IncomingRequest
-from recorder.session import SpanRecorder
-from recorder.span_file import read_span
+from testopeninference.recorder.cassette import CassetteLibrary, load_cassette
+from testopeninference.recorder.config import Settings, Upstream
+from testopeninference.recorder.fake_openai import CassetteReplayer
+from testopeninference.recorder.live import LiveRecorder
+from testopeninference.recorder.matchers import IncomingRequest
+from testopeninference.recorder.session import SpanRecorder
+from testopeninference.recorder.span_file import read_span
 from tests.helpers import CASSETTES
 from tests.standin_upstream import CHAT_ANSWER, StandinUpstream
 
@@ -134,7 +134,7 @@ def test_live_multipart_form_and_file_are_saved(tmp_path: Path, upstream: Standi
     (tmp_path / "cassettes").mkdir()
     audio = load_cassette(CASSETTES / "audio-transcription-basic.yaml")
     with SpanRecorder(settings) as recorder:
-        from recorder import request as proxy_request
+        from testopeninference.recorder import request as proxy_request
 
         proxy_request.send_request(recorder._client, recorder._proxy_url, "audio-mine", audio.request,  # noqa: SLF001
                                    proxy_request.new_trace_id(), 30, audio.form_fields(), audio.form_files())

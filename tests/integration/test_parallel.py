@@ -11,9 +11,9 @@ from tests.helpers import CASSETTES, SPANS
 CHILD_CONFTEST = """
 import os
 
-import recorder.session
+import testopeninference.recorder.session
 
-_write_atomic_group = recorder.session.write_atomic_group
+_write_atomic_group = testopeninference.recorder.session.write_atomic_group
 
 
 def _logged_write_atomic_group(files):
@@ -22,7 +22,7 @@ def _logged_write_atomic_group(files):
     _write_atomic_group(files)
 
 
-recorder.session.write_atomic_group = _logged_write_atomic_group
+testopeninference.recorder.session.write_atomic_group = _logged_write_atomic_group
 """
 
 CHILD_TEST = """

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from recorder.config import Settings
-from recorder.session import SpanRecorder
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.session import SpanRecorder
 from tests.helpers import CASSETTES
 
 SECRETS = {"ANTHROPIC_API_KEY": "sk-ant-planted1", "AWS_SECRET_ACCESS_KEY": "aws-planted2",

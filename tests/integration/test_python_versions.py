@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from recorder.conventions import CONVENTIONS
+from testopeninference.recorder.conventions import CONVENTIONS
 from tests.helpers import PROJECT, SPANS
 
 SUPPORTED = ("3.10", "3.11", "3.12", "3.13")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from recorder.config import Settings
-from recorder.conventions import CONVENTIONS
-from recorder.session import SpanRecorder
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.conventions import CONVENTIONS
+from testopeninference.recorder.session import SpanRecorder
 from testopeninference.errors import NotCoveredError
 from tests.helpers import CASSETTES, SPANS
 

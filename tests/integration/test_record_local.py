@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from recorder.config import Settings
-from recorder.session import SpanRecorder
-from recorder.span_file import to_json
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.session import SpanRecorder
+from testopeninference.recorder.span_file import to_json
 from testopeninference import get_span
 from testopeninference.cli import main
 from testopeninference.errors import GoldenSpanMissingError, ProxyError, RecordingError, VersionMismatchError

@@ -105,7 +105,7 @@ def test_serve_prints_addresses_and_the_spans_it_receives():
 def test_list_marks_goldens_of_changed_cassettes_stale(tmp_path: Path):
     import shutil
 
-    from recorder.manifest import Manifest, Provenance
+    from testopeninference.recorder.manifest import Manifest, Provenance
 
     cassettes, spans = tmp_path / "cassettes", tmp_path / "spans"
     shutil.copytree(CASSETTES, cassettes)

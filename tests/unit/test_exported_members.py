@@ -21,7 +21,7 @@ def test_unknown_attribute_raises():
 
 
 def test_each_module_imports_on_its_own_in_a_fresh_interpreter():
-    modules = ["recorder.config", "recorder.session", "recorder.cassette", "testopeninference.goldens",
+    modules = ["testopeninference.recorder.config", "testopeninference.recorder.session", "testopeninference.recorder.cassette", "testopeninference.goldens",
                "testopeninference.cli", "testopeninference"]
     for module in modules:
         subprocess.run([sys.executable, "-c", f"import {module}"], check=True, timeout=60)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from recorder.cassette import CassetteLibrary, load_cassette, validate_name
+from testopeninference.recorder.cassette import CassetteLibrary, load_cassette, validate_name
 from testopeninference.errors import CassetteNotFoundError, InvalidCassetteError
 from tests.helpers import CASSETTES, need_reference
 
@@ -93,7 +93,7 @@ def test_a_name_of_200_characters_is_accepted():
 def test_aliases_are_refused_whichever_loader_parses(loader: str, monkeypatch):
     import yaml
 
-    import recorder.safe_yaml as safe_yaml
+    import testopeninference.recorder.safe_yaml as safe_yaml
 
     chosen = getattr(safe_yaml, loader, None) or getattr(yaml, loader, None)
     if chosen is None:

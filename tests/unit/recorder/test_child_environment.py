@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recorder.backends.environment import proxy_environment
+from testopeninference.recorder.backends.environment import proxy_environment
 
 SECRETS = {
     "ANTHROPIC_API_KEY": "sk-ant-secret",

@@ -13,8 +13,8 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from recorder.collector import CollectedLogRecord, InMemoryOTLPCollector
-from recorder.session import belongs_to
+from testopeninference.recorder.collector import CollectedLogRecord, InMemoryOTLPCollector
+from testopeninference.recorder.session import belongs_to
 
 
 def export_request(*spans: tuple[str, bytes, str]) -> trace_service_pb2.ExportTraceServiceRequest:

@@ -20,8 +20,8 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from recorder.collector import InMemoryOTLPCollector
-from recorder.otlp_decoding import RequestError, decompress
+from testopeninference.recorder.collector import InMemoryOTLPCollector
+from testopeninference.recorder.otlp_decoding import RequestError, decompress
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 TRACE_HEX, SPAN_HEX, PARENT_HEX = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174", "eee19b7ec3c1b173"

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from recorder.config import RecordMode, Settings
-from recorder.versions import check_pinned_versions, read_pins, version_mismatches
+from testopeninference.recorder.config import RecordMode, Settings
+from testopeninference.recorder.versions import check_pinned_versions, read_pins, version_mismatches
 from testopeninference.errors import ConfigurationError, VersionMismatchError
 
 

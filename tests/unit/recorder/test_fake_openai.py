@@ -3,9 +3,9 @@ import json
 import httpx
 import pytest
 
-from recorder.cassette import CassetteLibrary, load_cassette
-from recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, split_events
-from recorder.matchers import IncomingRequest
+from testopeninference.recorder.cassette import CassetteLibrary, load_cassette
+from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, split_events
+from testopeninference.recorder.matchers import IncomingRequest
 from tests.helpers import CASSETTES
 
 

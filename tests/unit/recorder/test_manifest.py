@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from recorder.manifest import MANIFEST_NAME, Manifest, Provenance, file_sha256, staleness
+from testopeninference.recorder.manifest import MANIFEST_NAME, Manifest, Provenance, file_sha256, staleness
 from testopeninference.errors import InvalidGoldenSpanError
 
 PACKAGES = {"openai": "3.54.0", "opentelemetry-sdk": "1.45.2"}

@@ -1,7 +1,7 @@
 import json
 
-from recorder.cassette import load_cassette
-from recorder.matchers import IncomingRequest, json_differences, mismatches
+from testopeninference.recorder.cassette import load_cassette
+from testopeninference.recorder.matchers import IncomingRequest, json_differences, mismatches
 from tests.helpers import CASSETTES
 
 

@@ -3,7 +3,7 @@ import zlib
 
 import pytest
 
-from recorder.scrub import decode_body, pretty_json, scrub_headers, scrub_secrets, scrub_url
+from testopeninference.recorder.scrub import decode_body, pretty_json, scrub_headers, scrub_secrets, scrub_url
 
 
 def test_secret_and_tracking_headers_are_removed_case_insensitively():

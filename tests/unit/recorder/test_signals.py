@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from recorder.signals import interrupt_on_termination
+from testopeninference.recorder.signals import interrupt_on_termination
 from testopeninference import cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

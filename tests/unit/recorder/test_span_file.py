@@ -4,8 +4,8 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from recorder import atomic
-from recorder.span_file import from_json, normalise, read_span, to_json, write_span
+from testopeninference.recorder import atomic
+from testopeninference.recorder.span_file import from_json, normalise, read_span, to_json, write_span
 from testopeninference.errors import InvalidGoldenSpanError
 from tests.helpers import SPANS, need_reference
 
@@ -91,7 +91,7 @@ def test_written_file_is_not_world_writable(tmp_path: Path):
 
 
 def test_a_group_write_that_fails_midway_puts_every_file_back(tmp_path: Path, monkeypatch):
-    import recorder.atomic as atomic
+    import testopeninference.recorder.atomic as atomic
 
     first, second = tmp_path / "a.json", tmp_path / "b.yaml"
     second.write_text("old")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recorder.volatile import stable_stacktrace
+from testopeninference.recorder.volatile import stable_stacktrace
 
 FRAMES = (
     '  File "{root}/site-packages/openai/resources/chat/completions/completions.py", line 3414, in create\n'
