@@ -254,20 +254,29 @@ def dump_cassette(data: dict) -> str:
 
 
 class CassetteLibrary:
-    """The cassettes of one directory, by name, each parsed once."""
+    """The cassettes of one or more directories, by name, each parsed once.
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
+    The first directory is the user's own (new cassettes are saved there); later ones, such as the
+    packaged library, are looked up after it, so a name found earlier wins.
+    """
+
+    def __init__(self, directory: Path, *more: Path) -> None:
+        self.directories = tuple(Path(d) for d in (directory, *more))
+        self.directory = self.directories[0]
         self._cache: dict[str, Cassette] = {}
 
     def names(self) -> list[str]:
         """All cassette names, sorted."""
-        if not self.directory.is_dir():
-            return []
-        return sorted(path.stem for path in self.directory.glob("*.yaml"))
+        return sorted({path.stem for folder in self.directories if folder.is_dir() for path in folder.glob("*.yaml")})
 
     def path(self, name: str) -> Path:
-        return self.directory / f"{validate_name(name)}.yaml"
+        """The file a name stands for: the first directory holding it (the user's, when none does)."""
+        filename = f"{validate_name(name)}.yaml"
+        for folder in self.directories:
+            candidate = folder / filename
+            if candidate.exists():
+                return candidate
+        return self.directory / filename
 
     def load(self, name: str) -> Cassette:
         """The named cassette; an unknown name suggests close ones."""
@@ -287,4 +296,5 @@ class CassetteLibrary:
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        return f"unknown cassette {name!r}: no file {self.directory / (name + '.yaml')}.{hint}"
+        looked = " or ".join(str(folder / (name + ".yaml")) for folder in self.directories)
+        return f"unknown cassette {name!r}: no file {looked}.{hint}"

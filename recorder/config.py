@@ -15,6 +15,7 @@ from typing import Mapping
 
 from testopeninference.errors import ConfigurationError
 from testopeninference.recorder import resources
+from testopeninference.recorder.project_config import project_settings
 
 
 RECORD_SPANS = "RECORD_SPANS"
@@ -40,6 +41,16 @@ SPANS_DIR = "TESTOPENINFERENCE_SPANS_DIR"
 
 SPAN_TIMEOUT = "TESTOPENINFERENCE_SPAN_TIMEOUT"
 """Seconds to wait for a request and its span (default 30)."""
+
+LIBRARY = "TESTOPENINFERENCE_LIBRARY"
+"""``false`` uses only your own cassettes and goldens, not the packaged library beside them (default ``true``)."""
+
+PROXY_ENV = "TESTOPENINFERENCE_PROXY_ENV"
+"""Where the local backend's proxy runs: ``auto`` (default: this environment when it holds exactly the pins,
+else the proxy's own cached virtualenv), ``isolated`` (always its own virtualenv) or ``current`` (this one)."""
+
+CACHE_DIR = "TESTOPENINFERENCE_CACHE_DIR"
+"""Where the proxy's virtualenvs are kept (default: the user cache directory, ``~/.cache/testopeninference``)."""
 
 ALLOW_VERSION_MISMATCH = "TESTOPENINFERENCE_ALLOW_VERSION_MISMATCH"
 """``true`` lets the local backend record with packages other than the pinned ones."""
@@ -119,16 +130,23 @@ _RECORD_MODE_WORDS = {
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Everything the recorder and the API need, passed down explicitly."""
+    """Everything the recorder and the API need, passed down explicitly.
+
+    ``cassettes_dir`` and ``spans_dir`` are the user's own (goldens are recorded there); the packaged
+    library is used beside them unless ``library`` is False (see ``recorder.layers``).
+    """
 
     cassettes_dir: Path = resources.CASSETTES
     spans_dir: Path = resources.SPANS
+    library: bool = True
     record_mode: RecordMode = RecordMode.NONE
     backend: str = "local"
     convention: str = "openinference"
     span_timeout: float = 30.0
     startup_timeout: float = 60.0
     allow_version_mismatch: bool = False
+    proxy_env: str = "auto"
+    cache_dir: Path | None = None  # None: the user cache directory (recorder.proxy_env.default_cache_dir)
     requirements_file: Path = resources.PROXY / "requirements.txt"
     proxy_script: Path = resources.PROXY / "openai_proxy.py"
     upstream: Upstream = Upstream()  # disabled: a missing cassette is an error
@@ -136,10 +154,21 @@ class Settings:
     docker_wheelhouse: Path | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Build settings from ``overrides`` (non-None wins), then ``environ``, then defaults."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, start: Path | None = None,
+                 **overrides: object) -> Settings:
+        """Build settings from ``overrides`` (non-None wins), then ``environ``, then the
+        ``[tool.testopeninference]`` table of the nearest ``pyproject.toml`` above ``start`` (the working
+        directory), then defaults. Installed, the user's directories default to ``cassettes/`` and
+        ``spans/`` beside that ``pyproject.toml`` (or in the working directory)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {"upstream": Upstream.from_env(env)}
+        project = project_settings(Path.cwd() if start is None else start)
+        if resources.INSTALLED:
+            root = project.pop("root")
+            values.update(cassettes_dir=root / "cassettes", spans_dir=root / "spans")
+        else:
+            project.pop("root")
+        values.update(project)
         if CASSETTES_DIR in env:
             values["cassettes_dir"] = Path(env[CASSETTES_DIR])
         if SPANS_DIR in env:
@@ -156,6 +185,12 @@ class Settings:
             values["docker_wheelhouse"] = Path(env[DOCKER_WHEELHOUSE])
         if SPAN_TIMEOUT in env:
             values["span_timeout"] = _positive_float(SPAN_TIMEOUT, env[SPAN_TIMEOUT])
+        if LIBRARY in env:
+            values["library"] = _flag(env[LIBRARY])
+        if env.get(PROXY_ENV):
+            values["proxy_env"] = env[PROXY_ENV].strip().lower()
+        if env.get(CACHE_DIR):
+            values["cache_dir"] = Path(env[CACHE_DIR])
         if ALLOW_VERSION_MISMATCH in env:
             values["allow_version_mismatch"] = _flag(env[ALLOW_VERSION_MISMATCH])
         values.update({key: value for key, value in overrides.items() if value is not None})
@@ -164,7 +199,27 @@ class Settings:
         for key in ("cassettes_dir", "spans_dir"):
             if key in values:
                 values[key] = Path(values[key])  # type: ignore[arg-type]
+        if "span_timeout" in values:
+            values["span_timeout"] = _positive_float("span-timeout", str(values["span_timeout"]))
+        if values.get("proxy_env", "auto") not in PROXY_ENVS:
+            raise ConfigurationError(
+                f"{PROXY_ENV}={values['proxy_env']!r} is not valid; use one of: {', '.join(PROXY_ENVS)}."
+            )
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def cassette_dirs(self) -> tuple[Path, ...]:
+        """Where cassettes are looked up, in order: the user's directory, then the packaged library."""
+        if self.library and not _same_dir(self.cassettes_dir, resources.CASSETTES):
+            return (self.cassettes_dir, resources.CASSETTES)
+        return (self.cassettes_dir,)
+
+
+PROXY_ENVS = ("auto", "isolated", "current")
+
+
+def _same_dir(one: Path, other: Path) -> bool:
+    return os.path.normcase(os.path.abspath(one)) == os.path.normcase(os.path.abspath(other))
 
 
 def _positive_float(name: str, text: str) -> float:

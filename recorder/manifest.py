@@ -18,6 +18,7 @@ import yaml
 
 from testopeninference.recorder.atomic import write_atomic
 from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
+from testopeninference.recorder.resources import is_packaged
 from testopeninference.errors import InvalidGoldenSpanError
 
 MANIFEST_NAME = "manifest.yaml"
@@ -61,16 +62,22 @@ class Manifest:
         except AliasRefusedError as error:
             raise InvalidGoldenSpanError(
                 f"{self.path}:{error.problem_mark.line + 1}: {error.problem} in the manifest; "
-                "delete it and re-record with RECORD_SPANS=all."
+                f"{self._repair_hint()}."
             ) from None
         except (OSError, RecursionError, UnicodeDecodeError) as error:
             raise InvalidGoldenSpanError(
-                f"{self.path}: unreadable manifest ({_reason(error)}); delete it and re-record with RECORD_SPANS=all."
+                f"{self.path}: unreadable manifest ({_reason(error)}); {self._repair_hint()}."
             ) from None
         except (yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
             raise InvalidGoldenSpanError(
-                f"{self.path}: unreadable manifest ({error!r}); delete it and re-record with RECORD_SPANS=all."
+                f"{self.path}: unreadable manifest ({error!r}); {self._repair_hint()}."
             ) from None
+
+    def _repair_hint(self) -> str:
+        if is_packaged(self.path):
+            return ("it ships with the installed testopeninference package: reinstall it "
+                    "(pip install --force-reinstall testopeninference)")
+        return "delete it and record every golden again (testopeninference record --force, for each convention)"
 
     def key(self, golden: Path) -> str:
         """The golden's path relative to the spans directory; a golden that leads outside it is refused."""

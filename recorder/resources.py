@@ -9,6 +9,7 @@ and the ``Dockerfile`` go to ``testopeninference/proxy/``. A source checkout
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -22,3 +23,22 @@ CASSETTES = ROOT / "cassettes"
 SPANS = ROOT / "spans"
 PROXY = ROOT / "proxy" if INSTALLED else ROOT
 """The folder of ``openai_proxy.py``, ``requirements.txt`` and ``Dockerfile``."""
+
+
+def is_packaged(path: Path) -> bool:
+    """Whether ``path`` lies inside the installed package: such files are read, never written."""
+    return INSTALLED and _inside(path, ROOT)
+
+
+def repair_hint(golden: Path | str) -> str:
+    """What to do about an unreadable golden: reinstall a packaged one, re-record one's own."""
+    if is_packaged(Path(golden)):
+        return ("it ships with the installed testopeninference package: reinstall it "
+                "(pip install --force-reinstall testopeninference)")
+    name = Path(golden).name.removesuffix(".json").removesuffix(".logs")
+    return f"delete it and record it again (testopeninference record --force {name}, or pytest --record-spans)"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path_text, folder_text = os.path.abspath(path), os.path.abspath(folder)
+    return path_text == folder_text or path_text.startswith(folder_text.rstrip(os.sep) + os.sep)

@@ -67,7 +67,7 @@ class SpanRecorder:
     def __init__(self, settings: Settings, backend: ProxyBackend | None = None) -> None:
         self.settings = settings
         self.convention = get_convention(settings.convention)
-        self.library = CassetteLibrary(settings.cassettes_dir)
+        self.library = CassetteLibrary(*settings.cassette_dirs)
         live = LiveRecorder(settings.upstream, self.library) if settings.upstream.enabled else None
         self.replayer = CassetteReplayer(self.library, live=live)
         self._backend = backend

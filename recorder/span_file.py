@@ -22,6 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder.atomic import write_atomic
 from testopeninference.recorder.volatile import clear_volatile
+from testopeninference.recorder.resources import repair_hint
 from testopeninference.errors import GoldenSpanMissingError, InvalidGoldenSpanError
 
 VOLATILE_FIELDS = (
@@ -102,23 +103,23 @@ def from_json(text: str, source: Path | str = "<string>") -> Span:
         data = json.loads(text)
     except RecursionError:
         raise InvalidGoldenSpanError(
-            f"{source}: golden span JSON is nested too deeply to read; delete it and re-record with RECORD_SPANS=true."
+            f"{source}: golden span JSON is nested too deeply to read; {repair_hint(source)}."
         ) from None
     except ValueError as error:
         raise InvalidGoldenSpanError(
-            f"{source}: golden span is not valid JSON ({error}); delete it and re-record with RECORD_SPANS=true."
+            f"{source}: golden span is not valid JSON ({error}); {repair_hint(source)}."
         ) from None
     if not isinstance(data, dict) or "name" not in data:
         raise InvalidGoldenSpanError(
             f"{source}: golden span is JSON but not an OpenTelemetry Span (no 'name'); "
-            "delete it and re-record with RECORD_SPANS=true."
+            f"{repair_hint(source)}."
         )
     try:
         return json_format.ParseDict(data, Span())
     except (json_format.ParseError, RecursionError) as error:
         raise InvalidGoldenSpanError(
             f"{source}: golden span is JSON but not an OpenTelemetry Span ({error}); "
-            "delete it and re-record with RECORD_SPANS=true."
+            f"{repair_hint(source)}."
         ) from None
 
 
@@ -134,7 +135,7 @@ def read_golden_text(path: Path) -> str:
     except UnicodeDecodeError as error:
         raise InvalidGoldenSpanError(
             f"{path}: golden is not UTF-8 text (byte {error.start}: {error.reason}); "
-            "delete it and re-record with RECORD_SPANS=true."
+            f"{repair_hint(path)}."
         ) from None
     except OSError as error:  # a directory, a name too long, no permission
         raise InvalidGoldenSpanError(
@@ -153,17 +154,17 @@ def read_logs(path: Path) -> LogsData:
     except FileNotFoundError:
         raise GoldenSpanMissingError(
             f"golden log records {path} are missing though their span exists; "
-            "delete the span and re-record it with RECORD_SPANS=true."
+            f"{repair_hint(path)}."
         ) from None
     except RecursionError:
         raise InvalidGoldenSpanError(
             f"{path}: golden log records are nested too deeply to read; "
-            "delete it and its span, and re-record with RECORD_SPANS=true."
+            f"{repair_hint(path)}."
         ) from None
     except (ValueError, json_format.ParseError) as error:
         raise InvalidGoldenSpanError(
             f"{path}: golden log records are not a protojson LogsData ({error}); "
-            "delete it and its span, and re-record with RECORD_SPANS=true."
+            f"{repair_hint(path)}."
         ) from None
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from testopeninference.recorder.cassette import CassetteLibrary
 from testopeninference.recorder.config import Settings
+from testopeninference.recorder.layers import cassette_library
 from testopeninference.recorder.endpoints import Endpoint, endpoint_of
 
 __all__ = ["CatalogueEntry", "Endpoint", "cassette_catalogue", "cassettes_by_endpoint", "endpoint_of", "list_cassettes"]
@@ -25,7 +26,7 @@ class CatalogueEntry:
 
 def cassette_catalogue(cassettes_dir: Path | None = None) -> list[CatalogueEntry]:
     """Every cassette with its endpoint and one-line description, sorted by name."""
-    library = CassetteLibrary(cassettes_dir or Settings.from_env().cassettes_dir)
+    library = CassetteLibrary(cassettes_dir) if cassettes_dir else cassette_library(Settings.from_env())
     entries = []
     for name in library.names():
         cassette = library.load(name)

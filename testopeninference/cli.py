@@ -18,10 +18,11 @@ from typing import Sequence, TextIO
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from testopeninference.recorder.cassette import CassetteLibrary
 from testopeninference.recorder.collector import InMemoryOTLPCollector
-from testopeninference.recorder.config import Settings
+from testopeninference.recorder import layers
+from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.conventions import CONVENTIONS, get_convention
+from testopeninference.recorder.layers import cassette_library, is_packaged
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
 from testopeninference.recorder.locks import directory_lock
 from testopeninference.recorder.manifest import Manifest
@@ -30,6 +31,7 @@ from testopeninference.recorder.signals import interrupt_on_termination
 from testopeninference.recorder.span_file import log_records, read_logs, read_span
 from testopeninference.catalogue import endpoint_of
 from testopeninference.compare import span_differences
+from testopeninference.goldens import golden_location
 from testopeninference.errors import ConfigurationError, TestOpenInferenceError
 from testopeninference.span_input import as_span
 from testopeninference.status import golden_statuses, orphaned_goldens
@@ -107,14 +109,14 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     (this run waited on its lock and found it there), what was already present and what is not covered."""
     started = time.monotonic()
     settings = _settings(args)
-    library = CassetteLibrary(settings.cassettes_dir)
+    library = cassette_library(settings)
     names = args.names or library.names()
     for name in names:
         library.load(name)  # fail on an unknown or broken cassette before starting anything
     convention = get_convention(settings.convention)
     uncovered = {n: convention.why_not_covered(n, endpoint_of(library.load(n))) for n in names}
     todo = [n for n in names if not uncovered[n]
-            and (args.force or not convention.span_path(settings.spans_dir, n).exists())]
+            and (args.force or not layers.golden_location(settings, convention, library.path(n)).path.exists())]
     for name in names:
         if uncovered[name]:
             print(f"skipped   {name} (not covered: {uncovered[name]})", file=out)
@@ -163,11 +165,12 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     if args.coverage:
         return _coverage(settings, out)
-    library = CassetteLibrary(settings.cassettes_dir)
-    print(f"{'CASSETTE':36} {'ENDPOINT':13} {'GOLDEN':8} DESCRIPTION", file=out)
+    library = cassette_library(settings)
+    print(f"{'CASSETTE':36} {'ENDPOINT':13} {'GOLDEN':8} {'FROM':8} DESCRIPTION", file=out)
     for status in golden_statuses(settings):
         cassette = library.load(status.cassette)
-        line = f"{status.cassette:36} {endpoint_of(cassette).value:13} {status.state:8} {cassette.description}"
+        line = (f"{status.cassette:36} {endpoint_of(cassette).value:13} {status.state:8} {status.source:8} "
+                f"{cassette.description}")
         print(line.rstrip(), file=out)
         if status.reason:
             print(f"{'':36} {'':13} ({status.reason})", file=out)
@@ -180,7 +183,7 @@ def _coverage(settings: Settings, out: TextIO) -> int:
                for name in CONVENTIONS}
     widths = {name: max(len(name), 8) for name in CONVENTIONS}
     print(f"{'cassette':36} " + " ".join(f"{name:{widths[name]}}" for name in CONVENTIONS), file=out)
-    for cassette in CassetteLibrary(settings.cassettes_dir).names():
+    for cassette in cassette_library(settings).names():
         cells = [f"{columns[name][cassette]:{widths[name]}}" for name in CONVENTIONS]
         print(f"{cassette:36} " + " ".join(cells).rstrip(), file=out)
     return 0
@@ -197,8 +200,9 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
         print(f"event   {event.name}", file=out)
         _table(event.attributes, out, indent="  ")
     settings = _settings(args)
-    logs = get_convention(settings.convention).logs_path(settings.spans_dir, args.name)
-    if not _is_file(args.name) and logs.exists():
+    logs = None if _is_file(args.name) else get_convention(settings.convention).logs_path(
+        golden_location(replace(settings, record_mode=RecordMode.NONE), args.name).spans_dir, args.name)
+    if logs is not None and logs.exists():
         for record in log_records(read_logs(logs)):
             body = json_format.MessageToDict(record.body) if record.HasField("body") else {}
             text = json.dumps(body, ensure_ascii=False)
@@ -249,16 +253,12 @@ def _span_or_golden(name: str, settings: Settings):
     """A span file, or the golden of a cassette name."""
     if _is_file(name):
         return as_span(Path(name))
-    path = get_convention(settings.convention).span_path(settings.spans_dir, name)
-    CassetteLibrary(settings.cassettes_dir).load(name)  # unknown names get suggestions
-    if not path.exists():
-        raise ConfigurationError(f"no golden for {name!r} at {path}; record it with: testopeninference record {name}")
-    return read_span(path)
+    return read_span(golden_location(replace(settings, record_mode=RecordMode.NONE), name).path)
 
 
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
-    replayer = CassetteReplayer(CassetteLibrary(settings.cassettes_dir))
+    replayer = CassetteReplayer(cassette_library(settings))
     try:
         fake = FakeOpenAIServer(replayer, host=args.host, port=args.openai_port).start()
         collector = InMemoryOTLPCollector(host=args.host, port=args.otlp_port).start()
@@ -293,6 +293,9 @@ def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float 
 
 def _prune(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
+    if is_packaged(settings.spans_dir):
+        raise ConfigurationError(f"{settings.spans_dir} holds the packaged goldens, which are never changed; "
+                                 "prune your own spans directory (--spans-dir).")
     orphans = orphaned_goldens(settings)
     with directory_lock(settings.spans_dir):
         for path in orphans:

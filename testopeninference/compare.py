@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -21,6 +22,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from testopeninference.recorder.resources import is_packaged
 from testopeninference.recorder.volatile import VOLATILE_ATTRIBUTES, without_loopback_ports
 from testopeninference.errors import SpanMismatchError
 from testopeninference.span_input import as_log_records, as_span
@@ -101,10 +103,18 @@ def assert_span_equal(
     source = f"golden {golden}" if golden is not None else "the expected span"
     lines = [f"span differs from {source}", *(f"  {line}" for line in differences)]
     if golden is not None:
-        lines.append(
-            f"If the golden is out of date, delete {golden} and re-record with RECORD_SPANS=true."
-        )
+        lines.append(mismatch_hint(golden))
     raise SpanMismatchError("\n".join(lines))
+
+
+def mismatch_hint(golden: str | PathLike[str]) -> str:
+    """The way out of a difference: a packaged golden is the reference, one's own may be out of date."""
+    if is_packaged(Path(golden)):
+        return ("The golden ships with testopeninference (the reference instrumentation's span): change what the "
+                "gateway exports, or pass ignore_keys=[...] for attributes it adds on purpose.")
+    name = Path(golden).name.removesuffix(".json")
+    return (f"If the golden is out of date, re-record it: testopeninference record --force {name} "
+            f"(or delete {golden} and run pytest --record-spans).")
 
 
 def log_record_differences(

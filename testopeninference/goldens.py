@@ -8,6 +8,7 @@ per settings is kept for the life of the process and reused by every call;
 from __future__ import annotations
 
 import atexit
+from importlib import metadata
 import dataclasses
 import threading
 from pathlib import Path
@@ -16,9 +17,10 @@ from typing import Callable
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from testopeninference.recorder.cassette import CassetteLibrary
 from testopeninference.recorder.config import RecordMode, Settings
+from testopeninference.recorder import layers, resources
 from testopeninference.recorder.conventions import get_convention
+from testopeninference.recorder.layers import GoldenLocation, cassette_library
 from testopeninference.recorder.session import RecordResult, SpanRecorder
 from testopeninference.recorder.endpoints import Endpoint, endpoint_of
 from testopeninference.recorder.span_file import log_records, read_logs, read_span
@@ -81,8 +83,8 @@ def get_log_records(
             f"convention {chosen.name!r} puts message content in span attributes and has no golden log records; "
             "use an events convention such as otel-genai-events or openllmetry-events."
         )
-    golden_span(settings, cassette)  # records span and log records together when allowed
-    return log_records(read_logs(chosen.logs_path(settings.spans_dir, cassette)))
+    location = golden_location(settings, cassette)  # records span and log records together when allowed
+    return log_records(read_logs(chosen.logs_path(location.spans_dir, cassette)))
 
 
 def _settings(convention, cassettes_dir, spans_dir, record) -> Settings:
@@ -94,7 +96,13 @@ def golden_span(settings: Settings, cassette: str, endpoint: Endpoint | None = N
 
     With ``endpoint``, a cassette of another endpoint is refused.
     """
-    loaded = CassetteLibrary(settings.cassettes_dir).load(cassette)  # unknown names fail here, with suggestions
+    return read_span(golden_location(settings, cassette, endpoint).path)
+
+
+def golden_location(settings: Settings, cassette: str, endpoint: Endpoint | None = None) -> GoldenLocation:
+    """Where the golden of ``cassette`` is (the user's own, else the packaged one), recorded first if allowed."""
+    library = cassette_library(settings)
+    loaded = library.load(cassette)  # unknown names fail here, with suggestions
     actual = endpoint_of(loaded)
     if endpoint is not None and actual is not endpoint:
         raise ConfigurationError(
@@ -105,21 +113,30 @@ def golden_span(settings: Settings, cassette: str, endpoint: Endpoint | None = N
     why = convention.why_not_covered(cassette, actual)
     if why:
         raise NotCoveredError(f"no {convention.name} golden for {cassette!r}: {why}.")
-    path = convention.span_path(settings.spans_dir, cassette)
+    location = layers.golden_location(settings, convention, loaded.path)
     mode = settings.record_mode
     with _lock:
-        if mode is RecordMode.ALL and path not in _rerecorded:
+        own = convention.span_path(settings.spans_dir, cassette)  # recordings always go to the user's directory
+        if mode is RecordMode.ALL and own not in _rerecorded:
             _recorded(_recorder(settings).record(cassette, force=True))
-            _rerecorded.add(path)
-        elif mode is RecordMode.MISSING and not path.exists():
+            _rerecorded.add(own)
+        elif mode is RecordMode.MISSING and not location.path.exists():
             _recorded(_recorder(settings).record(cassette))
-    if not path.exists():
-        raise GoldenSpanMissingError(
-            f"golden span {path} does not exist. Record it with: "
-            f"RECORD_SPANS=true pytest -k test_get_all_spans  "
-            f"(or: testopeninference record --convention {convention.name} {cassette})"
-        )
-    return read_span(path)
+    location = layers.golden_location(settings, convention, loaded.path)
+    if not location.path.exists():
+        raise GoldenSpanMissingError(missing_golden_message(location, convention.name, cassette, loaded.path))
+    return location
+
+
+def missing_golden_message(location: GoldenLocation, convention: str, cassette: str, cassette_path: Path) -> str:
+    """Advice that fits: a cassette of the packaged library, or one of the user's own."""
+    option = "" if convention == "openinference" else f" --convention {convention}"
+    how = (f"`testopeninference record{option} {cassette}` or run pytest with `--record-spans`"
+           f"{'' if convention == 'openinference' else f' --span-convention {convention}'}")
+    if layers.source_label(cassette_path) == "package" and resources.INSTALLED:
+        return (f"the installed testopeninference {metadata.version('testopeninference')} ships no {convention} golden for the packaged "
+                f"cassette {cassette!r}; record one into {location.spans_dir} with {how}.")
+    return f"golden span {location.path} does not exist; record it with {how}."
 
 
 def _recorder(settings: Settings) -> SpanRecorder:

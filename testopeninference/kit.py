@@ -23,8 +23,8 @@ from testopeninference.errors import SpanTimeoutError
 class FakeOpenAI:
     """The replay server as a gateway's upstream: ``base_url`` is what to configure as the OpenAI URL."""
 
-    def __init__(self, cassettes_dir: Path) -> None:
-        self.library = CassetteLibrary(cassettes_dir)
+    def __init__(self, cassettes_dir: Path, *more_dirs: Path) -> None:
+        self.library = CassetteLibrary(cassettes_dir, *more_dirs)  # the user's, then e.g. the packaged library
         self.replayer = CassetteReplayer(self.library)
         self._server = FakeOpenAIServer(self.replayer)
 

@@ -146,7 +146,7 @@ def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str]
 @pytest.fixture(scope="session")
 def fake_openai(pytestconfig: pytest.Config) -> Iterator[FakeOpenAI]:
     """The fake OpenAI server replaying the cassettes; point the gateway's upstream at ``.base_url``."""
-    server = FakeOpenAI(pytestconfig.stash[_SESSION].settings.cassettes_dir).start()
+    server = FakeOpenAI(*pytestconfig.stash[_SESSION].settings.cassette_dirs).start()
     yield server
     server.stop()
 

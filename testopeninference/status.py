@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from testopeninference.recorder.cassette import CassetteLibrary
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import get_convention
+from testopeninference.recorder.layers import cassette_library, golden_location, source_label
 from testopeninference.recorder.endpoints import endpoint_of
 from testopeninference.recorder.manifest import Manifest, staleness
 from testopeninference.recorder.versions import read_pins
@@ -19,27 +19,33 @@ class GoldenStatus:
     path: Path
     state: str  # "present", "missing", "stale", or "-" (the convention claims no golden)
     reason: str = ""
+    source: str = "project"  # "package" (the packaged library) or "project" (the user's own)
 
 
 def golden_statuses(settings: Settings, names: list[str] | None = None) -> list[GoldenStatus]:
     """The status of each named cassette's golden (all cassettes by default)."""
-    library = CassetteLibrary(settings.cassettes_dir)
+    library = cassette_library(settings)
     convention = get_convention(settings.convention)
-    manifest = Manifest(settings.spans_dir)
-    entries = manifest.read()
+    manifests: dict[Path, tuple[Manifest, dict]] = {}  # one per spans directory: the user's, the packaged one
     pins = read_pins(settings.requirements_file)
     statuses = []
     for name in names if names is not None else library.names():
-        path = convention.span_path(settings.spans_dir, name)
+        cassette_path = library.path(name)
+        location = golden_location(settings, convention, cassette_path)
+        path, source = location.path, source_label(location.path)
         why = convention.why_not_covered(name, endpoint_of(library.load(name)))
         if why:
-            statuses.append(GoldenStatus(name, path, "-", why))
+            statuses.append(GoldenStatus(name, path, "-", why, source))
             continue
         if not path.exists():
-            statuses.append(GoldenStatus(name, path, "missing"))
+            statuses.append(GoldenStatus(name, path, "missing", "", source))
             continue
-        why = staleness(entries.get(manifest.key(path)), library.path(name), pins)
-        statuses.append(GoldenStatus(name, path, "stale" if why else "present", why or ""))
+        if location.spans_dir not in manifests:
+            manifest = Manifest(location.spans_dir)
+            manifests[location.spans_dir] = (manifest, manifest.read())
+        manifest, entries = manifests[location.spans_dir]
+        why = staleness(entries.get(manifest.key(path)), cassette_path, pins)
+        statuses.append(GoldenStatus(name, path, "stale" if why else "present", why or "", source))
     return statuses
 
 
@@ -56,7 +62,7 @@ def orphaned_goldens(settings: Settings) -> list[Path]:
     if not folder.is_dir():
         return []
     wanted = set()
-    for name in CassetteLibrary(settings.cassettes_dir).names():
+    for name in cassette_library(settings).names():
         wanted.add(convention.span_path(settings.spans_dir, name).name)
         if convention.emits_events:
             wanted.add(convention.logs_path(settings.spans_dir, name).name)

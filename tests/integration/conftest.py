@@ -9,6 +9,14 @@ from testopeninference.recorder.session import SpanRecorder
 from tests.helpers import CASSETTES
 
 
+@pytest.fixture(autouse=True)
+def _own_goldens_only(monkeypatch):
+    """Integration tests record into temporary spans directories: there, a golden the packaged library
+    already holds must count as missing (TESTOPENINFERENCE_LIBRARY=false), or nothing would be recorded.
+    Tests of the library beside the user's own goldens set it back to true."""
+    monkeypatch.setenv("TESTOPENINFERENCE_LIBRARY", "false")
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration/" in str(item.fspath).replace("\\", "/"):

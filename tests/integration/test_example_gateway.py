@@ -125,7 +125,8 @@ def test_a_wrong_span_fails_with_a_readable_message(pytester: pytest.Pytester):
         "*SpanMismatchError: span differs from golden spans/chat-basic.json",
         "*attribute 'llm.token_count.total': expected *, got *",
         "*attribute 'gateway.route': unexpected (got 'default')",
-        "*If the golden is out of date, delete spans/chat-basic.json and re-record with RECORD_SPANS=true.",
+        "*If the golden is out of date, re-record it: testopeninference record --force chat-basic "
+        "(or delete spans/chat-basic.json and run pytest --record-spans).",
     ])
 
 

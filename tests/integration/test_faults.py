@@ -82,7 +82,7 @@ def test_a_read_only_spans_directory_is_one_clear_error(tmp_path: Path, monkeypa
     def read_only(*args):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(recorder.atomic.os, "replace", read_only)  # root ignores chmod, so the OS error is simulated
+    monkeypatch.setattr(testopeninference.recorder.atomic.os, "replace", read_only)  # root ignores chmod, so the OS error is simulated
     with SpanRecorder(Settings(spans_dir=tmp_path)) as session, pytest.raises(RecordingError) as raised:
         session.record("embeddings-basic")
     assert f"cannot write the golden {tmp_path / 'embeddings-basic.json'}: Permission denied" in str(raised.value)

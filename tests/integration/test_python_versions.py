@@ -47,6 +47,7 @@ def clean_environment() -> dict[str, str]:
     """This environment without the settings that would redirect a recording."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TESTOPENINFERENCE_", "RECORD_", "VIRTUAL_ENV"))}
     env["RECORD_BACKEND"] = "local"
+    env["TESTOPENINFERENCE_LIBRARY"] = "false"  # record every golden into the temporary directory
     return env
 
 

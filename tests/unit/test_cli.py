@@ -13,15 +13,18 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def test_list_shows_endpoint_and_golden_status(tmp_path: Path):
+def test_list_shows_endpoint_golden_status_and_where_it_comes_from(tmp_path: Path, monkeypatch):
     (tmp_path / "chat-basic.json").write_text("{}")
     code, out, _ = run("list", "--spans-dir", str(tmp_path))
     assert code == 0
-    assert out.splitlines()[0].split() == ["CASSETTE", "ENDPOINT", "GOLDEN", "DESCRIPTION"]
-    rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines()[1:]}
-    assert rows["chat-basic"] == ["chat", "present"]
-    assert rows["embeddings-basic"] == ["embeddings", "missing"]
+    assert out.splitlines()[0].split() == ["CASSETTE", "ENDPOINT", "GOLDEN", "FROM", "DESCRIPTION"]
+    rows = {line.split()[0]: line.split()[1:4] for line in out.splitlines()[1:]}
+    assert rows["chat-basic"] == ["chat", "present", "project"]  # the user's own golden wins
+    assert rows["embeddings-basic"] == ["embeddings", "present", "package"]
     assert len(rows) == len(list(CASSETTES.glob("*.yaml")))
+    monkeypatch.setenv("TESTOPENINFERENCE_LIBRARY", "false")  # only the user's own goldens
+    rows = {line.split()[0]: line.split()[1:4] for line in run("list", "--spans-dir", str(tmp_path))[1].splitlines()[1:]}
+    assert rows["embeddings-basic"] == ["embeddings", "missing", "project"]
 
 
 def test_record_with_nothing_missing_starts_no_proxy(tmp_path: Path):

@@ -430,8 +430,8 @@ def test_assert_span_equal_names_golden_and_each_difference() -> None:
         "span differs from golden spans/chat-basic.json",
         "  name: expected 'ChatCompletion', got 'Other'",
         "  attribute 'a': expected 1, got 2",
-        "If the golden is out of date, delete spans/chat-basic.json"
-        " and re-record with RECORD_SPANS=true.",
+        "If the golden is out of date, re-record it: testopeninference record --force chat-basic"
+        " (or delete spans/chat-basic.json and run pytest --record-spans).",
     ]
 
 

@@ -65,7 +65,7 @@ def test_bad_goldens_name_the_file(text: str, message: str, tmp_path: Path):
     path.write_text(text)
     with pytest.raises(InvalidGoldenSpanError, match=message) as raised:
         read_span(path)
-    assert str(path) in str(raised.value) and "RECORD_SPANS=true" in str(raised.value)
+    assert str(path) in str(raised.value) and "testopeninference record --force" in str(raised.value)
 
 
 def test_write_is_atomic_and_leaves_nothing_on_failure(tmp_path: Path, monkeypatch):
