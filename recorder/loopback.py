@@ -1,57 +1,316 @@
-"""What the fake OpenAI server and the collector share: a threaded HTTP server run in the background.
+"""What the fake OpenAI server and the collector share: an ASGI app served by uvicorn in the background.
 
 Both bind 127.0.0.1 by default and a free port when asked for port 0, so no
-traffic leaves the machine and parallel runs never collide.
+traffic leaves the machine and parallel runs never collide. uvicorn and h11 do
+the HTTP framing (Content-Length, chunked bodies, keep-alive); ``LoopbackProtocol``
+adds what they leave out: a JSON answer to framing they refuse, a deadline for a
+request's headers, and a connection limit answered with 503. The server runs on
+its own event loop in a daemon thread and installs no signal handlers.
 """
 
 from __future__ import annotations
 
-import sys
+import asyncio
+import dataclasses
+import functools
+import json
+import re
+import socket
 import threading
-from http.server import ThreadingHTTPServer
+from http import HTTPStatus
+from typing import Any, Awaitable, Callable
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+ErrorBody = Callable[[int, str, str], tuple[str, bytes]]
+"""``(status, message, request content type) -> (content type, body)``: how one server words a refusal."""
+
+STOP_TIMEOUT = 5.0  # seconds stop() waits for the server thread
+GRACE_SECONDS = 1.0  # how long a response in flight may go on once stop() is called
 
 
-class QuietThreadingHTTPServer(ThreadingHTTPServer):
-    """A client hanging up (a proxy stopped mid-keep-alive) is routine; anything else prints a traceback."""
+@dataclasses.dataclass(frozen=True)
+class ConnectionLimits:
+    """What one client may hold: bounded so a misbehaving one cannot exhaust memory or descriptors."""
 
-    daemon_threads = True
+    max_connections: int = 100
+    header_timeout: float = 10.0  # seconds for a request's headers, from the connection or the previous answer
+    body_timeout: float = 30.0  # seconds the body may go without sending a byte
+    idle_timeout: float = 5.0  # seconds an idle keep-alive connection is kept
+    max_header_bytes: int = 64 * 1024
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
+
+def json_error_body(status: int, message: str, request_type: str = "") -> tuple[str, bytes]:
+    """The default refusal: ``{"error": {"message": ..., "code": status}}``."""
+    return "application/json", json.dumps({"error": {"message": message, "code": status}}).encode()
+
+
+def raw_response(status: int, content_type: str, body: bytes) -> bytes:
+    """A whole HTTP/1.1 answer that closes the connection, for moments h11 cannot frame one."""
+    head = (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: {content_type}\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class RequestError(Exception):
+    """A refused request: ``status`` is the HTTP answer, the message says what was wrong."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ClientGone(Exception):
+    """The client hung up before its body was complete: there is no one to answer."""
+
+
+def header(scope: dict, name: bytes) -> str | None:
+    """A request header from an ASGI scope (``name`` lower-case), or ``None``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def receive_body(scope: dict, receive: Any, limit: int, timeout: float, sink: Callable[[bytes], None]) -> None:
+    """Feed the body to ``sink`` piece by piece: 413 past ``limit`` bytes as sent, 408 when it stalls.
+
+    h11 has already checked the framing (Content-Length or chunked), so only size and time are left.
+    """
+    announced = header(scope, b"content-length")
+    if announced is not None and announced.strip().isdigit() and int(announced) > limit:
+        raise RequestError(413, f"the body ({announced} bytes) is over the {limit}-byte limit")
+    received = 0
+    while True:
+        try:
+            message = await asyncio.wait_for(receive(), timeout)
+        except asyncio.TimeoutError:
+            raise RequestError(408, f"the body sent nothing for {timeout} s and is incomplete") from None
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise RequestError(413, f"the body is over the {limit}-byte limit")
+        if chunk:
+            sink(chunk)
+        if not message.get("more_body", False):
+            return
+
+
+class _Connection(h11.Connection):
+    """h11's connection, remembering why it refused the peer (uvicorn drops the reason)."""
+
+    last_error: h11.RemoteProtocolError | None = None
+
+    def next_event(self):  # type: ignore[no-untyped-def]
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as error:
+            self.last_error = error
+            raise
+
+
+_CONTENT_TYPE = re.compile(rb"(?im)^content-type:[ \t]*([^\r\n;]*)")
+
+
+class LoopbackProtocol(H11Protocol):
+    """uvicorn's h11 protocol, with JSON refusals, a header deadline and a connection limit."""
+
+    def __init__(self, *args: Any, limits: ConnectionLimits, error_body: ErrorBody, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = _Connection(h11.SERVER, limits.max_header_bytes)
+        self._limits = limits
+        self._error_body = error_body
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._peer_done = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections:
+            self.app = functools.partial(_refuse_app, self._error_body, 503, self._over_limit_message())
+        self._arm_header_timer()
+
+    def _over_limit_message(self) -> str:
+        return (
+            f"the server already holds {self._limits.max_connections} connections (its limit); "
+            "close idle connections or retry later"
+        )
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the request's headers are in
+            self._cancel_header_timer()
+
+    def eof_received(self) -> bool | None:
+        """The client closed its side: refuse a request cut short, still answer a complete one."""
+        self._peer_done = True
+        if self.conn.their_state is h11.SEND_BODY or (self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]):
+            self._refuse(400, "the request ended early: the client closed the connection before the end of its body")
+            return None
+        return self.conn.their_state is h11.DONE and self.cycle is not None and not self.cycle.response_complete
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._peer_done:
+            self.transport.close()
+        elif not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """Framing h11 refuses (a bad Content-Length or chunk, oversized headers): a body saying why, then close."""
+        error = self.conn.last_error
+        status = error.error_status_hint if error is not None else 400
+        where = "chunked body" if self.cycle is not None and not self.cycle.response_complete else "request"
+        self._refuse(status, f"malformed HTTP {where} ({error or msg}); send a well-formed HTTP/1.1 request")
+
+    def _refuse(self, status: int, message: str) -> None:
+        if not self.transport.is_closing():
+            content_type, body = self._error_body(status, message, self._request_content_type())
+            self.transport.write(raw_response(status, content_type, body))
+            self.transport.close()
+
+    def _request_content_type(self) -> str:
+        """The Content-Type the client sent, parsed or still raw in h11's buffer ("" when unknown)."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            headers = b"\n".join(b"%s: %s" % item for item in self.headers)
+        else:
+            headers = self.conn.trailing_data[0]
+        found = _CONTENT_TYPE.search(headers)
+        return found[1].strip().decode("latin-1").lower() if found else ""
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self._limits.header_timeout, self._header_timeout)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        """Part of a request but not all its headers: 408. Nothing at all: an idle connection, closed quietly."""
+        self._header_timer = None
+        if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
+            return
+        if self.conn.trailing_data[0]:
+            self._refuse(408, f"the request headers did not arrive within {self._limits.header_timeout} s")
+        else:
+            self.transport.close()
+
+
+async def _refuse_app(error_body: ErrorBody, status: int, message: str, scope: dict, receive: Any, send: Any) -> None:
+    await send_error(send, error_body, status, message, close=True, request_type=header(scope, b"content-type") or "")
+
+
+async def send_error(
+    send: Any, error_body: ErrorBody, status: int, message: str, close: bool = False, request_type: str = ""
+) -> None:
+    """One refusal through ASGI; ``close`` ends the connection after it."""
+    content_type, body = error_body(status, message, request_type)
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BackgroundServer:
-    """``start()`` serves in a daemon thread, ``stop()`` shuts down; also a context manager."""
+    """``start()`` serves in a daemon thread, ``stop()`` shuts down; also a context manager.
+
+    Subclasses give ``_app()`` (the ASGI app) and may override ``_error_body``.
+    """
 
     thread_name = "http-server"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, limits: ConnectionLimits | None = None) -> None:
         self._address = (host, port)
-        self._server: ThreadingHTTPServer | None = None
+        self.limits = limits or ConnectionLimits()
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
 
-    def _make_server(self, address: tuple[str, int]) -> ThreadingHTTPServer:
+    def _app(self) -> ASGIApp:
         raise NotImplementedError
+
+    def _error_body(self, status: int, message: str, request_type: str = "") -> tuple[str, bytes]:
+        return json_error_body(status, message)
 
     @property
     def url(self) -> str:
         """``http://host:port`` of the running server."""
-        if self._server is None:
+        if self._socket is None:
             raise RuntimeError(f"{type(self).__name__} is not started")
-        host, port = self._server.server_address[:2]
+        host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def start(self):
-        self._server = self._make_server(self._address)
-        # A short poll interval: stop() waits for the loop to notice.
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True).start()
+        """Bind (an OSError such as a taken port surfaces here), then serve in the background."""
+        self._socket = socket.create_server(self._address)
+        server = uvicorn.Server(self._config())
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(server, started), name=self.thread_name, daemon=True)
+        self._thread.start()
+        started.wait(STOP_TIMEOUT)
         return self
 
+    def _config(self) -> uvicorn.Config:
+        protocol = functools.partial(LoopbackProtocol, limits=self.limits, error_body=self._error_body)
+        config = uvicorn.Config(
+            self._app(),
+            http=protocol,  # type: ignore[arg-type]
+            interface="asgi3",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            date_header=False,
+            timeout_keep_alive=self.limits.idle_timeout,
+            timeout_graceful_shutdown=GRACE_SECONDS,
+            h11_max_incomplete_event_size=self.limits.max_header_bytes,
+        )
+        config.load()
+        return config
+
+    def _run(self, server: uvicorn.Server, started: threading.Event) -> None:
+        asyncio.run(self._serve(server, started))
+
+    async def _serve(self, server: uvicorn.Server, started: threading.Event) -> None:
+        """uvicorn's startup and shutdown without its main loop: stop() wakes us at once, not on a tick."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        server.lifespan = server.config.lifespan_class(server.config)  # "off": a no-op
+        try:
+            await server.startup(sockets=[self._socket])
+        finally:
+            started.set()
+        await self._stopping.wait()
+        await server.shutdown(sockets=[self._socket])
+        for connection in list(server.server_state.connections):  # those cut off after the grace period
+            connection.transport.close()
+        await asyncio.sleep(0)
+
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Stop accepting, let answers in flight finish (for up to a second), close every socket."""
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stopping is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(STOP_TIMEOUT + GRACE_SECONDS)
+        if self._socket is not None:
+            self._socket.close()
+        self._thread = self._socket = self._loop = self._stopping = None
 
     def __enter__(self):
         return self.start()
