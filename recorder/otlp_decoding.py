@@ -172,18 +172,21 @@ def _check_id_sizes(message: Message) -> None:
     """Trace ids are 16 bytes and span ids 8, or empty (the specification allows a missing id)."""
     for holder, ids in _id_holders(message):
         for name, size in ids.items():
-            value = getattr(holder, _proto_name(name))
+            value = getattr(holder, _PROTO_NAMES[name])
             if len(value) not in (0, size):
                 kind = type(holder).__name__
                 raise RequestError(400, f"a {kind}'s {name} has {len(value)} bytes; it must have {size} (or none)")
 
 
+_PROTO_NAMES = {"traceId": "trace_id", "spanId": "span_id", "parentSpanId": "parent_span_id"}
+_SPAN_IDS = {**_SPAN_CONTEXT_IDS, "parentSpanId": 8}
+
+
 def _id_holders(message: Message) -> Iterator[tuple[Message, dict[str, int]]]:
-    span_ids = {**_SPAN_CONTEXT_IDS, "parentSpanId": 8}
     for resource_spans in getattr(message, "resource_spans", ()):
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                yield span, span_ids
+                yield span, _SPAN_IDS
                 yield from ((link, _SPAN_CONTEXT_IDS) for link in span.links)
     for resource_logs in getattr(message, "resource_logs", ()):
         for scope_logs in resource_logs.scope_logs:
