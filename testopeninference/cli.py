@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 from dataclasses import replace
 import sys
 import time
@@ -251,7 +252,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
             try:
                 running.enter_context(server)
             except OSError as error:
-                reason = error.strerror or str(error)
+                reason = os.strerror(error.errno) if error.errno else str(error)
                 raise ConfigurationError(
                     f"cannot listen on {args.host}:{port} ({reason}); choose another port with {option}."
                 ) from None

@@ -116,3 +116,15 @@ def test_list_marks_goldens_of_changed_cassettes_stale(tmp_path: Path):
     index = next(i for i, line in enumerate(lines) if line.startswith("chat-basic "))
     assert lines[index].split()[2] == "stale"
     assert lines[index + 1].strip() == "(its cassette changed)"
+
+
+def test_serve_on_a_taken_port_names_it_and_the_option():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, _, err = run("serve", "--otlp-port", str(port), "--seconds", "0.1")
+    assert code == 1
+    assert err.strip() == (
+        f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); choose another port with --otlp-port."
+    )
