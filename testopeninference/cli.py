@@ -254,7 +254,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
             except OSError as error:
                 reason = os.strerror(error.errno) if error.errno else str(error)
                 raise ConfigurationError(
-                    f"cannot listen on {args.host}:{port} ({reason}); choose another port with {option}."
+                    f"cannot listen on {args.host}:{port} ({reason}); choose other ports (this one with {option})."
                 ) from None
         print(f"fake OpenAI server  {fake.base_url}/v1   (send X-Cassette-Name: <cassette>)", file=out)
         print(f"OTLP collector      {collector.endpoint}   (OTEL_EXPORTER_OTLP_ENDPOINT)", file=out)

@@ -126,5 +126,5 @@ def test_serve_on_a_taken_port_names_it_and_the_option():
         code, _, err = run("serve", "--otlp-port", str(port), "--seconds", "0.1")
     assert code == 1
     assert err.strip() == (
-        f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); choose another port with --otlp-port."
+        f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); choose other ports (this one with --otlp-port)."
     )
