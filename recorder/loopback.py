@@ -1,10 +1,10 @@
 """What the fake OpenAI server and the collector share: an ASGI app served by uvicorn in the background.
 
 Both bind 127.0.0.1 by default and a free port when asked for port 0, so no
-traffic leaves the machine and parallel runs never collide. uvicorn and h11 do
-the HTTP framing (Content-Length, chunked bodies, keep-alive); ``LoopbackProtocol``
-adds what they leave out: a JSON answer to framing they refuse, a deadline for a
-request's headers, and a connection limit answered with 503. The server runs on
+traffic leaves the machine and parallel runs never collide. uvicorn does the HTTP
+framing (Content-Length, chunked bodies, keep-alive) with llhttp through httptools,
+or with h11 where httptools is missing; ``LoopbackProtocol`` adds what they leave
+out: a JSON answer to framing they refuse, a deadline for a request's headers, and a connection limit answered with 503. The server runs on
 its own event loop in a daemon thread and installs no signal handlers.
 """
 
@@ -23,6 +23,13 @@ from typing import Any, Awaitable, Callable
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:
+    import httptools
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # h11 alone: slower, the same answers
+    httptools = None
+    HttpToolsProtocol = asyncio.Protocol  # type: ignore[assignment,misc]
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 ErrorBody = Callable[[int, str, str], tuple[str, bytes]]
@@ -104,32 +111,25 @@ async def receive_body(scope: dict, receive: Any, limit: int, timeout: float, si
             return
 
 
-class _Connection(h11.Connection):
-    """h11's connection, remembering why it refused the peer (uvicorn drops the reason)."""
+class _Refusals:
+    """What both protocol classes add to uvicorn's: JSON refusals, a header deadline and a connection limit.
 
-    last_error: h11.RemoteProtocolError | None = None
+    The parser-specific parts are ``_head_in_progress`` (part of a request's head is in, not all of it),
+    ``_awaiting_head`` (no request is being read or answered) and ``_request_content_type``.
+    """
 
-    def next_event(self):  # type: ignore[no-untyped-def]
-        try:
-            return super().next_event()
-        except h11.RemoteProtocolError as error:
-            self.last_error = error
-            raise
-
-
-_CONTENT_TYPE = re.compile(rb"(?im)^content-type:[ \t]*([^\r\n;]*)")
-
-
-class LoopbackProtocol(H11Protocol):
-    """uvicorn's h11 protocol, with JSON refusals, a header deadline and a connection limit."""
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    connections: set
+    app: Any
 
     def __init__(self, *args: Any, limits: ConnectionLimits, error_body: ErrorBody, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.conn = _Connection(h11.SERVER, limits.max_header_bytes)
         self._limits = limits
         self._error_body = error_body
         self._header_timer: asyncio.TimerHandle | None = None
         self._peer_done = False
+        self._draining = False  # answered and half-closed: what the client still sends is dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -146,36 +146,30 @@ class LoopbackProtocol(H11Protocol):
             "close idle connections or retry later"
         )
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:  # the request's headers are in
-            self._cancel_header_timer()
-
-    def eof_received(self) -> bool | None:
-        """The client closed its side: refuse a request cut short, still answer a complete one."""
-        self._peer_done = True
-        if self.conn.their_state is h11.SEND_BODY or (self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]):
-            self._refuse(400, "the request ended early: the client closed the connection before the end of its body")
-            return None
-        return self.conn.their_state is h11.DONE and self.cycle is not None and not self.cycle.response_complete
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self._peer_done:
-            self.transport.close()
-        elif not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-            self._arm_header_timer()
-
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
         super().connection_lost(exc)
 
-    def send_400_response(self, msg: str) -> None:
-        """Framing h11 refuses (a bad Content-Length or chunk, oversized headers): a body saying why, then close."""
-        error = self.conn.last_error
-        status = error.error_status_hint if error is not None else 400
-        where = "chunked body" if self.cycle is not None and not self.cycle.response_complete else "request"
-        self._refuse(status, f"malformed HTTP {where} ({error or msg}); send a well-formed HTTP/1.1 request")
+    def _lingering_transport(self) -> _LingeringClose:
+        if self._cycle_transport is None:
+            self._cycle_transport = _LingeringClose(self.transport, self._close_after_answer)
+        return self._cycle_transport
+
+    _cycle_transport: _LingeringClose | None = None
+
+    def _close_after_answer(self) -> None:
+        """Close, but first drop what the client still sends of a refused body for a moment (at most the body
+        timeout, and a second), so that it reads our answer rather than a connection reset."""
+        if not self._body_unread() or self._peer_done or self.transport.is_closing():
+            self.transport.close()
+            return
+        self._draining = True
+        self.transport.write_eof()
+        self.transport.resume_reading()
+        self.loop.call_later(min(GRACE_SECONDS, self._limits.body_timeout), self.transport.close)
+
+    def _body_unread(self) -> bool:
+        raise NotImplementedError
 
     def _refuse(self, status: int, message: str) -> None:
         if not self.transport.is_closing():
@@ -183,14 +177,8 @@ class LoopbackProtocol(H11Protocol):
             self.transport.write(raw_response(status, content_type, body))
             self.transport.close()
 
-    def _request_content_type(self) -> str:
-        """The Content-Type the client sent, parsed or still raw in h11's buffer ("" when unknown)."""
-        if self.cycle is not None and not self.cycle.response_complete:
-            headers = b"\n".join(b"%s: %s" % item for item in self.headers)
-        else:
-            headers = self.conn.trailing_data[0]
-        found = _CONTENT_TYPE.search(headers)
-        return found[1].strip().decode("latin-1").lower() if found else ""
+    def _refuse_early_end(self) -> None:
+        self._refuse(400, "the request ended early: the client closed the connection before the end of its body")
 
     def _arm_header_timer(self) -> None:
         self._cancel_header_timer()
@@ -204,12 +192,206 @@ class LoopbackProtocol(H11Protocol):
     def _header_timeout(self) -> None:
         """Part of a request but not all its headers: 408. Nothing at all: an idle connection, closed quietly."""
         self._header_timer = None
-        if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
+        if not self._awaiting_head() or self.transport.is_closing():
             return
-        if self.conn.trailing_data[0]:
+        if self._head_in_progress():
             self._refuse(408, f"the request headers did not arrive within {self._limits.header_timeout} s")
         else:
             self.transport.close()
+
+    def _head_in_progress(self) -> bool:
+        raise NotImplementedError
+
+    def _awaiting_head(self) -> bool:
+        raise NotImplementedError
+
+    def _request_content_type(self) -> str:
+        raise NotImplementedError
+
+
+class _LingeringClose:
+    """The transport as uvicorn's request cycle sees it: its close() goes through ``_close_after_answer``."""
+
+    def __init__(self, transport: asyncio.Transport, close: Callable[[], None]) -> None:
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+        self.close = close
+
+
+def _content_type_of(headers: list[tuple[bytes, bytes]] | None) -> str:
+    for name, value in headers or ():
+        if name == b"content-type":
+            return value.split(b";")[0].strip().decode("latin-1").lower()
+    return ""
+
+
+class _AlreadyRefused(Exception):
+    """Raised from a parser callback to stop parsing a request it has already answered."""
+
+
+class HttpToolsLoopbackProtocol(_Refusals, HttpToolsProtocol):
+    """uvicorn's httptools (llhttp) protocol with the refusals above; the fast one, used when httptools is installed.
+
+    llhttp has no bound on a request's head and accepts any ``Transfer-Encoding`` ending in chunked: both are
+    checked here as h11 checks them (431, 501), so the answers do not depend on the parser.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = False  # from a request's first byte to the end of its headers
+        self._in_body = False  # from the end of its headers to the end of its body
+        self._head_bytes = 0  # bytes received since the last request's headers ended
+
+    def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return
+        self._unset_keepalive_if_required()
+        if not self._in_body:
+            self._head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._unsupported_upgrade_warning()
+        except httptools.HttpParserError as error:
+            self._refuse_framing(error.__context__ if isinstance(error.__context__, _AlreadyRefused) else error)
+            return
+        if self._in_head and self._head_bytes > self._limits.max_header_bytes:
+            self._refuse(431, f"the request headers are over the {self._limits.max_header_bytes}-byte limit")
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse_framing(msg)
+
+    def _refuse_framing(self, error: object) -> None:
+        """Framing llhttp refuses (a bad Content-Length or chunk): a body saying why, then close."""
+        if isinstance(error, _AlreadyRefused):
+            return  # already answered
+        where = "chunked body" if self._in_body else "request"
+        self._refuse(400, f"malformed HTTP {where} ({error}); send a well-formed HTTP/1.1 request")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._in_body, self._head_bytes = False, True, 0
+        self._cancel_header_timer()
+        codings = [value for name, value in self.headers if name == b"transfer-encoding"]
+        if codings and b",".join(codings).strip().lower() != b"chunked":
+            self._refuse(501, f"unsupported Transfer-Encoding {b', '.join(codings).decode('latin-1')!r}; use chunked")
+            raise _AlreadyRefused()
+        super().on_headers_complete()
+        self.cycle.transport = self._lingering_transport()  # type: ignore[assignment]
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        super().on_message_complete()
+
+    def eof_received(self) -> bool | None:
+        """The client closed its side: refuse a request cut short, still answer a complete one."""
+        self._peer_done = True
+        if self._draining:
+            return None
+        if self._in_body or self._in_head:
+            self._refuse_early_end()
+            return None
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._peer_done:
+            self.transport.close()
+        elif not self.transport.is_closing() and self._awaiting_head():
+            self._arm_header_timer()
+
+    def _head_in_progress(self) -> bool:
+        return self._in_head
+
+    def _body_unread(self) -> bool:
+        return self._in_body
+
+    def _awaiting_head(self) -> bool:
+        """No request whose headers are in is being read or answered (a pipelined one would be)."""
+        return not self._in_body and (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+
+    def _request_content_type(self) -> str:
+        return _content_type_of(self.headers)
+
+
+class _Connection(h11.Connection):
+    """h11's connection, remembering why it refused the peer (uvicorn drops the reason)."""
+
+    last_error: h11.RemoteProtocolError | None = None
+
+    def next_event(self):  # type: ignore[no-untyped-def]
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as error:
+            self.last_error = error
+            raise
+
+
+_CONTENT_TYPE = re.compile(rb"(?im)^content-type:[ \t]*([^\r\n;]*)")
+
+
+class H11LoopbackProtocol(_Refusals, H11Protocol):
+    """uvicorn's h11 protocol with the refusals above: the fallback when httptools is not installed."""
+
+    def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(*args, limits=limits, **kwargs)
+        self.conn = _Connection(h11.SERVER, limits.max_header_bytes)
+
+    def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return
+        super().data_received(data)
+        if self.cycle is not None and self.cycle.transport is self.transport:
+            self.cycle.transport = self._lingering_transport()  # type: ignore[assignment]
+        if self.conn.their_state is not h11.IDLE:  # the request's headers are in
+            self._cancel_header_timer()
+
+    def eof_received(self) -> bool | None:
+        """The client closed its side: refuse a request cut short, still answer a complete one."""
+        self._peer_done = True
+        if self._draining:
+            return None
+        if self.conn.their_state is h11.SEND_BODY or self._head_in_progress():
+            self._refuse_early_end()
+            return None
+        return self.conn.their_state is h11.DONE and self.cycle is not None and not self.cycle.response_complete
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._peer_done:
+            self.transport.close()
+        elif not self.transport.is_closing() and self._awaiting_head():
+            self._arm_header_timer()
+
+    def send_400_response(self, msg: str) -> None:
+        """Framing h11 refuses (a bad Content-Length or chunk, oversized headers): a body saying why, then close."""
+        error = self.conn.last_error
+        status = error.error_status_hint if error is not None else 400
+        where = "chunked body" if self.cycle is not None and not self.cycle.response_complete else "request"
+        self._refuse(status, f"malformed HTTP {where} ({error or msg}); send a well-formed HTTP/1.1 request")
+
+    def _head_in_progress(self) -> bool:
+        return self.conn.their_state is h11.IDLE and bool(self.conn.trailing_data[0])
+
+    def _body_unread(self) -> bool:
+        return self.conn.their_state is h11.SEND_BODY
+
+    def _awaiting_head(self) -> bool:
+        return self.conn.their_state is h11.IDLE
+
+    def _request_content_type(self) -> str:
+        """The Content-Type the client sent, parsed or still raw in h11's buffer ("" when unknown)."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            return _content_type_of(self.headers)
+        found = _CONTENT_TYPE.search(self.conn.trailing_data[0])
+        return found[1].strip().decode("latin-1").lower() if found else ""
+
+
+LoopbackProtocol = HttpToolsLoopbackProtocol if httptools is not None else H11LoopbackProtocol
+"""The protocol the servers run: llhttp's parser when httptools is installed (several times faster), else h11."""
 
 
 async def _refuse_app(error_body: ErrorBody, status: int, message: str, scope: dict, receive: Any, send: Any) -> None:
@@ -283,6 +465,7 @@ class BackgroundServer:
             timeout_keep_alive=self.limits.idle_timeout,
             timeout_graceful_shutdown=GRACE_SECONDS,
             h11_max_incomplete_event_size=self.limits.max_header_bytes,
+            ws="none",
         )
         config.load()
         return config
