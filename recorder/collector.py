@@ -162,12 +162,13 @@ class _Shelf(Generic[T]):
 
 
 def _spans_of(request: ExportTraceServiceRequest) -> list[CollectedSpan]:
-    return [
-        CollectedSpan(resource_spans.resource, scope_spans.scope, span)
-        for resource_spans in request.resource_spans
-        for scope_spans in resource_spans.scope_spans
-        for span in scope_spans.spans
-    ]
+    collected: list[CollectedSpan] = []
+    for resource_spans in request.resource_spans:
+        resource = resource_spans.resource  # read once per batch, not once per span
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope
+            collected += [CollectedSpan(resource, scope, span) for span in scope_spans.spans]
+    return collected
 
 
 def _log_records_of(request: ExportLogsServiceRequest) -> list[CollectedLogRecord]:

@@ -157,40 +157,54 @@ def _wbits(coding: str, data: bytes) -> int:
 
 def decode(body: bytes, media: str, message_type: type[M]) -> M:
     """Parse a decompressed body in either OTLP encoding; an empty body is an empty request."""
-    if media == JSON:
-        message = _decode_json(body, message_type) if body else message_type()
-    else:
-        try:
-            message = message_type.FromString(body)
-        except (DecodeError, RecursionError) as error:
-            raise RequestError(400, f"cannot decode the protobuf {message_type.DESCRIPTOR.name}: {error}") from None
+    if media == JSON:  # its hex ids were checked for size while turned into base64
+        return _decode_json(body, message_type) if body else message_type()
+    try:
+        message = message_type.FromString(body)
+    except (DecodeError, RecursionError) as error:
+        raise RequestError(400, f"cannot decode the protobuf {message_type.DESCRIPTOR.name}: {error}") from None
     _check_id_sizes(message)
     return message
 
 
+_TRACE_ID_SIZES = (16, 0)
+_SPAN_ID_SIZES = (8, 0)
+
+
 def _check_id_sizes(message: Message) -> None:
-    """Trace ids are 16 bytes and span ids 8, or empty (the specification allows a missing id)."""
-    for holder, ids in _id_holders(message):
-        for name, size in ids.items():
-            value = getattr(holder, _PROTO_NAMES[name])
-            if len(value) not in (0, size):
-                kind = type(holder).__name__
-                raise RequestError(400, f"a {kind}'s {name} has {len(value)} bytes; it must have {size} (or none)")
+    """Trace ids are 16 bytes and span ids 8, or empty (the specification allows a missing id).
 
-
-_PROTO_NAMES = {"traceId": "trace_id", "spanId": "span_id", "parentSpanId": "parent_span_id"}
-_SPAN_IDS = {**_SPAN_CONTEXT_IDS, "parentSpanId": 8}
-
-
-def _id_holders(message: Message) -> Iterator[tuple[Message, dict[str, int]]]:
+    One plain loop over the spans (and their links, and log records): this runs for every export.
+    """
     for resource_spans in getattr(message, "resource_spans", ()):
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                yield span, _SPAN_IDS
-                yield from ((link, _SPAN_CONTEXT_IDS) for link in span.links)
+                if (
+                    len(span.trace_id) not in _TRACE_ID_SIZES
+                    or len(span.span_id) not in _SPAN_ID_SIZES
+                    or len(span.parent_span_id) not in _SPAN_ID_SIZES
+                ):
+                    _refuse_id_sizes(span, {**_SPAN_CONTEXT_IDS, "parentSpanId": 8})
+                for link in span.links or ():
+                    if len(link.trace_id) not in _TRACE_ID_SIZES or len(link.span_id) not in _SPAN_ID_SIZES:
+                        _refuse_id_sizes(link, _SPAN_CONTEXT_IDS)
     for resource_logs in getattr(message, "resource_logs", ()):
         for scope_logs in resource_logs.scope_logs:
-            yield from ((record, _SPAN_CONTEXT_IDS) for record in scope_logs.log_records)
+            for record in scope_logs.log_records:
+                if len(record.trace_id) not in _TRACE_ID_SIZES or len(record.span_id) not in _SPAN_ID_SIZES:
+                    _refuse_id_sizes(record, _SPAN_CONTEXT_IDS)
+
+
+def _refuse_id_sizes(holder: Message, ids: dict[str, int]) -> None:
+    """The RequestError naming the first id of ``holder`` whose size is wrong."""
+    for name, size in ids.items():
+        value = getattr(holder, _PROTO_NAMES[name])
+        if len(value) not in (0, size):
+            kind = type(holder).__name__
+            raise RequestError(400, f"a {kind}'s {name} has {len(value)} bytes; it must have {size} (or none)")
+
+
+_PROTO_NAMES = {"traceId": "trace_id", "spanId": "span_id", "parentSpanId": "parent_span_id"}
 
 
 def _decode_json(body: bytes, message_type: type[M]) -> M:
