@@ -68,10 +68,9 @@ _SIGNALS = {
 class _CollectorApp:
     """The ASGI side: route, read and inflate the body as it arrives, decode, keep; refusals as OTLP/HTTP asks."""
 
-    def __init__(self, collector: InMemoryOTLPCollector, max_body_bytes: int, limits: ConnectionLimits) -> None:
+    def __init__(self, collector: InMemoryOTLPCollector, max_body_bytes: int) -> None:
         self.collector = collector
         self.max_body_bytes = max_body_bytes
-        self.limits = limits
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -80,7 +79,7 @@ class _CollectorApp:
         try:
             signal = self._route(scope, media)
             inflater = Inflater(content_coding(header(scope, b"content-encoding")), self.max_body_bytes)
-            await receive_body(scope, receive, self.max_body_bytes, self.limits.body_timeout, inflater.feed)
+            await receive_body(scope, receive, self.max_body_bytes, inflater.feed)
             request = decode(inflater.finish(), media, signal.request)
         except RequestError as error:
             return await self._refuse(send, error, media)
@@ -257,7 +256,7 @@ class InMemoryOTLPCollector(BackgroundServer):
         self._log_records.remove(predicate)
 
     def _app(self) -> _CollectorApp:
-        return _CollectorApp(self, self._max_body_bytes, self.limits)
+        return _CollectorApp(self, self._max_body_bytes)
 
     def _error_body(self, status: int, message: str, request_type: str = "") -> tuple[str, bytes]:
         return otlp_error_body(status, message, request_type)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import functools
 import itertools
 import json
 import threading
@@ -41,6 +42,19 @@ class ReplayResponse:
     headers: list[tuple[str, str]]
     chunks: tuple[bytes, ...]  # one per SSE event; a single chunk otherwise
     streamed: bool = False
+
+    @functools.cached_property
+    def payload(self) -> bytes:
+        """The body sent whole (not streamed)."""
+        return b"".join(self.chunks)
+
+    @functools.cached_property
+    def wire_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers as sent, with the Content-Length of a whole body: encoded once, as a replay is reused."""
+        headers = [(key.encode("latin-1"), value.encode("latin-1")) for key, value in self.headers]
+        if not self.streamed:
+            headers.append((b"content-length", str(len(self.payload)).encode()))
+        return headers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +100,7 @@ class CassetteReplayer:
         self._received: dict[str | None, collections.deque[tuple[int, IncomingRequest]]] = {}
         self._arrivals = itertools.count()
         self._errors: list[ReplayError] = []
+        self._replays: dict[str, tuple[Cassette, ReplayResponse]] = {}  # per name, while the cassette is the same
         self._lock = threading.Lock()
 
     @property
@@ -169,6 +184,13 @@ class CassetteReplayer:
     def _replay(self, cassette: Cassette) -> ReplayResponse:
         with self._lock:
             self.play_counts[cassette.name] += 1
+        built = self._replays.get(cassette.name)
+        if built is None or built[0] is not cassette:
+            built = self._replays[cassette.name] = (cassette, self._build_replay(cassette))
+        return built[1]
+
+    @staticmethod
+    def _build_replay(cassette: Cassette) -> ReplayResponse:
         response = cassette.interactions[0].response
         headers = [(k, v) for k, values in response.headers.items() if k.lower() not in _NOT_REPLAYED for v in values]
         if response.is_event_stream:
@@ -202,9 +224,8 @@ def openai_error_body(status: int, message: str, code: str | None = None) -> tup
 class _ReplayApp:
     """The ASGI shell around the replayer: read the body, replay, write the answer (events one by one)."""
 
-    def __init__(self, replayer: CassetteReplayer, limits: ConnectionLimits, max_body_bytes: int) -> None:
+    def __init__(self, replayer: CassetteReplayer, max_body_bytes: int) -> None:
         self.replayer = replayer
-        self.limits = limits
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -212,7 +233,7 @@ class _ReplayApp:
             return
         body = bytearray()
         try:
-            await receive_body(scope, receive, self.max_body_bytes, self.limits.body_timeout, body.extend)
+            await receive_body(scope, receive, self.max_body_bytes, body.extend)
         except RequestError as error:
             return await send_error(send, _refusal_body, error.status, str(error), close=True)
         except ClientGone:
@@ -232,14 +253,10 @@ class _ReplayApp:
 
 
 async def _write(send: Any, response: ReplayResponse) -> None:
-    headers = [(key.encode("latin-1"), value.encode("latin-1")) for key, value in response.headers]
+    await send({"type": "http.response.start", "status": response.status, "headers": response.wire_headers})
     if not response.streamed:
-        payload = b"".join(response.chunks)
-        headers.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send({"type": "http.response.body", "body": response.payload})
         return
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     for chunk in response.chunks:  # chunked framing by h11, each event its own chunk, written at once
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
@@ -264,7 +281,7 @@ class FakeOpenAIServer(BackgroundServer):
         self.max_body_bytes = max_body_bytes
 
     def _app(self) -> _ReplayApp:
-        return _ReplayApp(self.replayer, self.limits, self.max_body_bytes)
+        return _ReplayApp(self.replayer, self.max_body_bytes)
 
     def _error_body(self, status: int, message: str, request_type: str = "") -> tuple[str, bytes]:
         return openai_error_body(status, message)

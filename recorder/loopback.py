@@ -11,14 +11,16 @@ its own event loop in a daemon thread and installs no signal handlers.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import functools
 import json
 import re
 import socket
 import threading
+from time import monotonic
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Coroutine, Generator
 
 import h11
 import uvicorn
@@ -27,6 +29,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 try:
     import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 except ImportError:  # h11 alone: slower, the same answers
     httptools = None
     HttpToolsProtocol = asyncio.Protocol  # type: ignore[assignment,misc]
@@ -37,6 +40,8 @@ ErrorBody = Callable[[int, str, str], tuple[str, bytes]]
 
 STOP_TIMEOUT = 5.0  # seconds stop() waits for the server thread
 GRACE_SECONDS = 1.0  # how long a response in flight may go on once stop() is called
+SWEEP_SECONDS = 0.25  # how often the read deadlines are checked, at most
+MIN_SWEEP_SECONDS = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,21 +89,18 @@ def header(scope: dict, name: bytes) -> str | None:
     return None
 
 
-async def receive_body(scope: dict, receive: Any, limit: int, timeout: float, sink: Callable[[bytes], None]) -> None:
-    """Feed the body to ``sink`` piece by piece: 413 past ``limit`` bytes as sent, 408 when it stalls.
+async def receive_body(scope: dict, receive: Any, limit: int, sink: Callable[[bytes], None]) -> None:
+    """Feed the body to ``sink`` piece by piece: 413 past ``limit`` bytes as sent.
 
-    h11 has already checked the framing (Content-Length or chunked), so only size and time are left.
+    The parser has already checked the framing (Content-Length or chunked), and the server's sweeper
+    answers a body that stalls (408), so only the size is left.
     """
     announced = header(scope, b"content-length")
     if announced is not None and announced.strip().isdigit() and int(announced) > limit:
         raise RequestError(413, f"the body ({announced} bytes) is over the {limit}-byte limit")
     received = 0
     while True:
-        try:
-            async with asyncio.timeout(timeout):  # no task per read, unlike wait_for
-                message = await receive()
-        except TimeoutError:
-            raise RequestError(408, f"the body sent nothing for {timeout} s and is incomplete") from None
+        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone()
         chunk = message.get("body", b"")
@@ -112,33 +114,37 @@ async def receive_body(scope: dict, receive: Any, limit: int, timeout: float, si
 
 
 class _Refusals:
-    """What both protocol classes add to uvicorn's: JSON refusals, a header deadline and a connection limit.
+    """What both protocol classes add to uvicorn's: JSON refusals, read deadlines and a connection limit.
 
-    The parser-specific parts are ``_head_in_progress`` (part of a request's head is in, not all of it),
-    ``_awaiting_head`` (no request is being read or answered) and ``_request_content_type``.
+    No timer per request or connection: the protocol notes the time at the moments a deadline starts
+    (connection made, answer complete, body bytes received) and the server's sweeper calls ``expire``
+    a few times a second. The parser-specific parts are ``_head_in_progress`` (part of a request's head
+    is in, not all of it), ``_awaiting_head`` (no request is being read or answered), ``_body_unread``
+    and ``_request_content_type``.
     """
 
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     connections: set
+    server_state: Any
+    flow: Any
+    cycle: Any
     app: Any
 
     def __init__(self, *args: Any, limits: ConnectionLimits, error_body: ErrorBody, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits
         self._error_body = error_body
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._mark = 0.0  # monotonic time the running deadline started from
+        self._idle_limit = limits.header_timeout  # seconds a connection may send nothing of its next request
         self._peer_done = False
         self._draining = False  # answered and half-closed: what the client still sends is dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:  # headers and body go out in separate writes: avoid a 40 ms delayed ACK
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)  # asyncio has already set TCP_NODELAY on the socket
+        self._mark = monotonic()
         if len(self.connections) > self._limits.max_connections:
             self.app = functools.partial(_refuse_app, self._error_body, 503, self._over_limit_message())
-        self._arm_header_timer()
 
     def _over_limit_message(self) -> str:
         return (
@@ -146,16 +152,31 @@ class _Refusals:
             "close idle connections or retry later"
         )
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        super().connection_lost(exc)
+    def expire(self, now: float) -> None:
+        """The sweeper's visit: 408 for headers or a body past their deadline, close a connection idle too long.
 
-    def _lingering_transport(self) -> _LingeringClose:
-        if self._cycle_transport is None:
-            self._cycle_transport = _LingeringClose(self.transport, self._close_after_answer)
-        return self._cycle_transport
+        Nothing at all of a next request within the header timeout (or the idle timeout after an answer):
+        an idle connection, closed quietly.
+        """
+        if self._draining or self.transport.is_closing():
+            return
+        waited = now - self._mark
+        if self._awaiting_head():
+            if self._head_in_progress():
+                if waited > self._limits.header_timeout:
+                    self._refuse(408, f"the request headers did not arrive within {self._limits.header_timeout} s")
+            elif waited > self._idle_limit:
+                self.transport.close()
+        elif waited > self._limits.body_timeout and self._body_unread() and not self.cycle.response_started:
+            self._answer_then_close(408, f"the body sent nothing for {self._limits.body_timeout} s and is incomplete")
 
-    _cycle_transport: _LingeringClose | None = None
+    def _answered(self) -> None:
+        """An answer is complete: the wait for the next request's headers starts now."""
+        self._mark = monotonic()
+        self._idle_limit = min(self._limits.header_timeout, self._limits.idle_timeout)
+
+    def _cycle_transport(self, method: str) -> _CycleTransport:
+        return _CycleTransport(self.transport, self._close_after_answer, hold_head=method != "HEAD")
 
     def _close_after_answer(self) -> None:
         """Close, but first drop what the client still sends of a refused body for a moment (at most the body
@@ -177,27 +198,14 @@ class _Refusals:
             self.transport.write(raw_response(status, content_type, body))
             self.transport.close()
 
+    def _answer_then_close(self, status: int, message: str) -> None:
+        """A refusal while the body is still coming: the answer, then a lingering close."""
+        content_type, body = self._error_body(status, message, self._request_content_type())
+        self.transport.write(raw_response(status, content_type, body))
+        self._close_after_answer()
+
     def _refuse_early_end(self) -> None:
         self._refuse(400, "the request ended early: the client closed the connection before the end of its body")
-
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self._limits.header_timeout, self._header_timeout)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _header_timeout(self) -> None:
-        """Part of a request but not all its headers: 408. Nothing at all: an idle connection, closed quietly."""
-        self._header_timer = None
-        if not self._awaiting_head() or self.transport.is_closing():
-            return
-        if self._head_in_progress():
-            self._refuse(408, f"the request headers did not arrive within {self._limits.header_timeout} s")
-        else:
-            self.transport.close()
 
     def _head_in_progress(self) -> bool:
         raise NotImplementedError
@@ -209,13 +217,37 @@ class _Refusals:
         raise NotImplementedError
 
 
-class _LingeringClose:
-    """The transport as uvicorn's request cycle sees it: its close() goes through ``_close_after_answer``."""
+class _CycleTransport:
+    """The transport as uvicorn's request cycle sees it.
 
-    def __init__(self, transport: asyncio.Transport, close: Callable[[], None]) -> None:
-        self.write = transport.write
+    The head of an answer waits for its first body piece, so both go out in one write (one packet, one
+    wake-up of the client) instead of two; a 1xx goes at once, and a HEAD answer, which has no body
+    write, is not held. ``close()`` sends what is held, then goes through ``_close_after_answer``.
+    """
+
+    __slots__ = ("_transport", "_close", "_expect_head", "_held", "is_closing")
+
+    def __init__(self, transport: asyncio.Transport, close: Callable[[], None], hold_head: bool) -> None:
+        self._transport = transport
+        self._close = close
+        self._expect_head = hold_head
+        self._held = b""
         self.is_closing = transport.is_closing
-        self.close = close
+
+    def write(self, data: bytes) -> None:
+        if self._expect_head and not data.startswith(b"HTTP/1.1 1"):
+            self._expect_head = False
+            self._held = data
+            return
+        if self._held:
+            data, self._held = self._held + data, b""
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._held:
+            self._transport.write(self._held)
+            self._held = b""
+        self._close()
 
 
 def _content_type_of(headers: list[tuple[bytes, bytes]] | None) -> str:
@@ -241,11 +273,11 @@ class HttpToolsLoopbackProtocol(_Refusals, HttpToolsProtocol):
         self._in_head = False  # from a request's first byte to the end of its headers
         self._in_body = False  # from the end of its headers to the end of its body
         self._head_bytes = 0  # bytes received since the last request's headers ended
+        self._waiting_cycle: tuple[Any, Any] | None = None  # a request's app, started once its small body is in
 
     def data_received(self, data: bytes) -> None:
         if self._draining:
             return
-        self._unset_keepalive_if_required()
         if not self._in_body:
             self._head_bytes += len(data)
         try:
@@ -255,7 +287,9 @@ class HttpToolsLoopbackProtocol(_Refusals, HttpToolsProtocol):
         except httptools.HttpParserError as error:
             self._refuse_framing(error.__context__ if isinstance(error.__context__, _AlreadyRefused) else error)
             return
-        if self._in_head and self._head_bytes > self._limits.max_header_bytes:
+        if self._in_body:  # the body deadline counts from its latest bytes
+            self._mark = monotonic()
+        elif self._in_head and self._head_bytes > self._limits.max_header_bytes:
             self._refuse(431, f"the request headers are over the {self._limits.max_header_bytes}-byte limit")
 
     def send_400_response(self, msg: str) -> None:
@@ -274,17 +308,33 @@ class HttpToolsLoopbackProtocol(_Refusals, HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head, self._in_body, self._head_bytes = False, True, 0
-        self._cancel_header_timer()
         codings = [value for name, value in self.headers if name == b"transfer-encoding"]
         if codings and b",".join(codings).strip().lower() != b"chunked":
             self._refuse(501, f"unsupported Transfer-Encoding {b', '.join(codings).decode('latin-1')!r}; use chunked")
             raise _AlreadyRefused()
         super().on_headers_complete()
-        self.cycle.transport = self._lingering_transport()  # type: ignore[assignment]
+        self.cycle.transport = self._cycle_transport(self.scope["method"])  # type: ignore[assignment]
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        """A small body still on its way: start the app once it is all in (in one run, not a run, a wait for the
+        body and a wake-up). A large body, or one the client sends after ``100 Continue``, starts it at once."""
+        if cycle is self.cycle and self._in_body and not self.expect_100_continue and self._small_body():
+            self._waiting_cycle = (cycle, app)
+        else:
+            run_eagerly(self.loop, cycle.run_asgi(app), self.tasks)
+
+    def _small_body(self) -> bool:
+        for name, value in self.headers:
+            if name == b"content-length":
+                return value.isdigit() and int(value) <= HIGH_WATER_LIMIT  # never pauses reading
+        return False
 
     def on_message_complete(self) -> None:
         self._in_body = False
         super().on_message_complete()
+        if self._waiting_cycle is not None:
+            (cycle, app), self._waiting_cycle = self._waiting_cycle, None
+            run_eagerly(self.loop, cycle.run_asgi(app), self.tasks)
 
     def eof_received(self) -> bool | None:
         """The client closed its side: refuse a request cut short, still answer a complete one."""
@@ -297,11 +347,17 @@ class HttpToolsLoopbackProtocol(_Refusals, HttpToolsProtocol):
         return self.cycle is not None and not self.cycle.response_complete
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        """uvicorn's, without its keep-alive timer (the sweeper closes idle connections): count the answer,
+        read again, start a pipelined request if one waits."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._answered()
+        self.flow.resume_reading()
+        if self.pipeline:
+            self._start_asgi_task(*self.pipeline.pop())
         if self._peer_done:
             self.transport.close()
-        elif not self.transport.is_closing() and self._awaiting_head():
-            self._arm_header_timer()
 
     def _head_in_progress(self) -> bool:
         return self._in_head
@@ -315,6 +371,48 @@ class HttpToolsLoopbackProtocol(_Refusals, HttpToolsProtocol):
 
     def _request_content_type(self) -> str:
         return _content_type_of(self.headers)
+
+
+def run_eagerly(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None], tasks: set) -> None:
+    """Run ``coroutine`` at once up to its first wait; only one that waits becomes a task (kept in ``tasks``).
+
+    An answer ready at once (a replay, an export) then costs no loop turn to start its task and none to
+    end it, as with Python 3.12's eager tasks, on every supported version. It runs in its own context.
+    """
+    context = contextvars.copy_context()
+    try:
+        awaited = context.run(coroutine.send, None)
+    except StopIteration:
+        return
+    task = context.run(loop.create_task, _rest_of(coroutine, awaited))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _rest_of(coroutine: Coroutine[Any, Any, None], awaited: Any) -> None:
+    await _Resumed(coroutine, awaited)
+
+
+class _Resumed:
+    """A started coroutine as an awaitable: what it waits for goes up to the task, what the task sends comes back."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], awaited: Any) -> None:
+        self.coroutine = coroutine
+        self.awaited = awaited
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        awaited, coroutine = self.awaited, self.coroutine
+        while True:
+            try:
+                sent = yield awaited
+            except BaseException as error:  # a cancellation or an error the task throws in
+                step, value = coroutine.throw, error
+            else:
+                step, value = coroutine.send, sent
+            try:
+                awaited = step(value)
+            except StopIteration:
+                return
 
 
 class _Connection(h11.Connection):
@@ -344,10 +442,13 @@ class H11LoopbackProtocol(_Refusals, H11Protocol):
         if self._draining:
             return
         super().data_received(data)
+        if self.conn.their_state is h11.SEND_BODY:  # the body deadline counts from its latest bytes
+            self._mark = monotonic()
+
+    def handle_events(self) -> None:
+        super().handle_events()
         if self.cycle is not None and self.cycle.transport is self.transport:
-            self.cycle.transport = self._lingering_transport()  # type: ignore[assignment]
-        if self.conn.their_state is not h11.IDLE:  # the request's headers are in
-            self._cancel_header_timer()
+            self.cycle.transport = self._cycle_transport(self.scope["method"])  # type: ignore[assignment]
 
     def eof_received(self) -> bool | None:
         """The client closed its side: refuse a request cut short, still answer a complete one."""
@@ -360,11 +461,17 @@ class H11LoopbackProtocol(_Refusals, H11Protocol):
         return self.conn.their_state is h11.DONE and self.cycle is not None and not self.cycle.response_complete
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        """uvicorn's, without its keep-alive timer (the sweeper closes idle connections)."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._answered()
+        self.flow.resume_reading()
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+            self.handle_events()
         if self._peer_done:
             self.transport.close()
-        elif not self.transport.is_closing() and self._awaiting_head():
-            self._arm_header_timer()
 
     def send_400_response(self, msg: str) -> None:
         """Framing h11 refuses (a bad Content-Length or chunk, oversized headers): a body saying why, then close."""
@@ -417,6 +524,7 @@ class BackgroundServer:
     """
 
     thread_name = "http-server"
+    protocol_class: type[_Refusals] = LoopbackProtocol  # set to H11LoopbackProtocol before start() to use h11
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, limits: ConnectionLimits | None = None) -> None:
         self._address = (host, port)
@@ -451,7 +559,7 @@ class BackgroundServer:
         return self
 
     def _config(self) -> uvicorn.Config:
-        protocol = functools.partial(LoopbackProtocol, limits=self.limits, error_body=self._error_body)
+        protocol = functools.partial(self.protocol_class, limits=self.limits, error_body=self._error_body)
         config = uvicorn.Config(
             self._app(),
             http=protocol,  # type: ignore[arg-type]
@@ -482,11 +590,18 @@ class BackgroundServer:
             await server.startup(sockets=[self._socket])
         finally:
             started.set()
+        sweeper = asyncio.ensure_future(_sweep(server.server_state.connections, self._sweep_interval()))
         await self._stopping.wait()
+        sweeper.cancel()
         await server.shutdown(sockets=[self._socket])
         for connection in list(server.server_state.connections):  # those cut off after the grace period
             connection.transport.close()
         await asyncio.sleep(0)
+
+    def _sweep_interval(self) -> float:
+        """Often enough that a deadline is kept to within a quarter of the shortest one (or 0.25 s)."""
+        shortest = min(self.limits.header_timeout, self.limits.body_timeout, self.limits.idle_timeout)
+        return max(MIN_SWEEP_SECONDS, min(SWEEP_SECONDS, shortest / 4))
 
     def stop(self) -> None:
         """Stop accepting, let answers in flight finish (for up to a second), close every socket."""
@@ -504,3 +619,12 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def _sweep(connections: set, interval: float) -> None:
+    """Apply every connection's read deadlines: one timer for the whole server instead of several per request."""
+    while True:
+        await asyncio.sleep(interval)
+        now = monotonic()
+        for connection in list(connections):
+            connection.expire(now)
