@@ -29,7 +29,18 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from recorder.loopback import BackgroundServer, ClientGone, ConnectionLimits, RequestError, header, receive_body
-from recorder.otlp_decoding import JSON, PROTOBUF, Inflater, content_coding, decode, encode, media_type, status
+from recorder.otlp_decoding import (
+    JSON,
+    PROTOBUF,
+    Inflater,
+    content_coding,
+    decode,
+    encode,
+    log_records_of,
+    media_type,
+    spans_of,
+    status,
+)
 
 TRACES_PATH = "/v1/traces"
 LOGS_PATH = "/v1/logs"
@@ -81,11 +92,11 @@ class _CollectorApp:
             inflater = Inflater(content_coding(header(scope, b"content-encoding")), self.max_body_bytes)
             await receive_body(scope, receive, self.max_body_bytes, inflater.feed)
             request = decode(inflater.finish(), media, signal.request)
+            self.collector.keep(request, check_ids=media == PROTOBUF)  # OTLP/JSON ids were checked as read from hex
         except RequestError as error:
             return await self._refuse(send, error, media)
         except ClientGone:
             return
-        self.collector.add(request)
         await _answer(send, 200, encode(signal.response(), media), media)
 
     def _route(self, scope: dict, media: str) -> _Signal:
@@ -160,25 +171,6 @@ class _Shelf(Generic[T]):
             self._items.extend(kept)
 
 
-def _spans_of(request: ExportTraceServiceRequest) -> list[CollectedSpan]:
-    collected: list[CollectedSpan] = []
-    for resource_spans in request.resource_spans:
-        resource = resource_spans.resource  # read once per batch, not once per span
-        for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope
-            collected += [CollectedSpan(resource, scope, span) for span in scope_spans.spans]
-    return collected
-
-
-def _log_records_of(request: ExportLogsServiceRequest) -> list[CollectedLogRecord]:
-    return [
-        CollectedLogRecord(resource_logs.resource, scope_logs.scope, log_record)
-        for resource_logs in request.resource_logs
-        for scope_logs in resource_logs.scope_logs
-        for log_record in scope_logs.log_records
-    ]
-
-
 class InMemoryOTLPCollector(BackgroundServer):
     """Receives OTLP/HTTP trace and log exports on loopback and keeps the spans and log records."""
 
@@ -211,11 +203,16 @@ class InMemoryOTLPCollector(BackgroundServer):
         return self.url
 
     def add(self, request: ExportTraceServiceRequest | ExportLogsServiceRequest) -> None:
-        """Keep what an export request carries (the HTTP handler calls this; tests may as well)."""
+        """Keep what an export request carries, as it is (tests may call this; exports over HTTP are checked)."""
+        self.keep(request, check_ids=False)
+
+    def keep(self, request: ExportTraceServiceRequest | ExportLogsServiceRequest, check_ids: bool) -> None:
+        """Keep what an export carries; with ``check_ids``, a RequestError (400) for an id of the wrong size
+        comes first and nothing of the export is kept."""
         if isinstance(request, ExportLogsServiceRequest):
-            self._log_records.extend(_log_records_of(request))
+            self._log_records.extend(log_records_of(request, CollectedLogRecord, check_ids))
         else:
-            self._spans.extend(_spans_of(request))
+            self._spans.extend(spans_of(request, CollectedSpan, check_ids))
 
     def spans(self) -> tuple[CollectedSpan, ...]:
         return self._spans.snapshot()

@@ -313,11 +313,11 @@ class HttpToolsLoopbackProtocol(_Refusals, HttpToolsProtocol):
             self._refuse(501, f"unsupported Transfer-Encoding {b', '.join(codings).decode('latin-1')!r}; use chunked")
             raise _AlreadyRefused()
         super().on_headers_complete()
-        self.cycle.transport = self._cycle_transport(self.scope["method"])  # type: ignore[assignment]
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         """A small body still on its way: start the app once it is all in (in one run, not a run, a wait for the
         body and a wake-up). A large body, or one the client sends after ``100 Continue``, starts it at once."""
+        cycle.transport = self._cycle_transport(cycle.scope["method"])
         if cycle is self.cycle and self._in_body and not self.expect_100_continue and self._small_body():
             self._waiting_cycle = (cycle, app)
         else:
