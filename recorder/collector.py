@@ -64,6 +64,30 @@ class CollectedLogRecord:
     log_record: LogRecord
 
 
+def _collected_span(resource: Resource, scope: InstrumentationScope, span: Span) -> CollectedSpan:
+    """``CollectedSpan(resource, scope, span)`` at half the cost, made once per span received: the same
+    object, its fields written straight into its ``__dict__`` rather than by three ``object.__setattr__``."""
+    item = _new(CollectedSpan)
+    fields = item.__dict__
+    fields["resource"] = resource
+    fields["scope"] = scope
+    fields["span"] = span
+    return item
+
+
+def _collected_log_record(resource: Resource, scope: InstrumentationScope, record: LogRecord) -> CollectedLogRecord:
+    """``CollectedLogRecord(resource, scope, record)``, made as ``_collected_span`` makes a span."""
+    item = _new(CollectedLogRecord)
+    fields = item.__dict__
+    fields["resource"] = resource
+    fields["scope"] = scope
+    fields["log_record"] = record
+    return item
+
+
+_new = object.__new__
+
+
 @dataclasses.dataclass(frozen=True)
 class _Signal:
     request: type[Message]
@@ -210,9 +234,9 @@ class InMemoryOTLPCollector(BackgroundServer):
         """Keep what an export carries; with ``check_ids``, a RequestError (400) for an id of the wrong size
         comes first and nothing of the export is kept."""
         if isinstance(request, ExportLogsServiceRequest):
-            self._log_records.extend(log_records_of(request, CollectedLogRecord, check_ids))
+            self._log_records.extend(log_records_of(request, _collected_log_record, check_ids))
         else:
-            self._spans.extend(spans_of(request, CollectedSpan, check_ids))
+            self._spans.extend(spans_of(request, _collected_span, check_ids))
 
     def spans(self) -> tuple[CollectedSpan, ...]:
         return self._spans.snapshot()

@@ -85,7 +85,8 @@ class Inflater:
     def __init__(self, coding: str, limit: int) -> None:
         self.coding = coding
         self.limit = limit
-        self._out = bytearray()
+        self._out: list[bytes] = []  # joined once, at the end: a body that came in one piece is not copied
+        self._size = 0
         self._member: zlib._Decompress | None = None
         self._members = 0
         self._head = b""  # deflate: the first bytes, until they tell zlib from raw deflate
@@ -121,7 +122,7 @@ class Inflater:
     def _inflate(self, view: memoryview, position: int) -> int:
         piece = view[position : position + self._window]
         try:
-            self._append(self._member.decompress(piece, self.limit + 1 - len(self._out)))
+            self._append(self._member.decompress(piece, self.limit + 1 - self._size))
         except zlib.error as error:
             raise RequestError(400, f"corrupt {self.coding} body: {error}") from None
         if not self._member.eof:
@@ -133,15 +134,16 @@ class Inflater:
         return position + consumed
 
     def _append(self, data: bytes) -> None:
-        self._out += data
-        if len(self._out) > self.limit:
+        self._out.append(data)
+        self._size += len(data)
+        if self._size > self.limit:
             raise RequestError(413, f"the body inflates past the {self.limit}-byte limit")
 
     def finish(self) -> bytes:
         """The whole inflated body; a member cut short is refused with 400."""
         if self._member is not None or self._head:
             raise RequestError(400, f"truncated {self.coding} body")
-        return bytes(self._out)
+        return b"".join(self._out)
 
 
 _NON_ZERO = re.compile(rb"[^\x00]")
