@@ -99,3 +99,30 @@ def test_stop_is_prompt_and_leaves_no_thread():
     running.stop()  # with a keep-alive connection still open
     client.close()
     assert {thread.ident for thread in threading.enumerate()} <= before
+
+
+def test_kept_items_are_the_dataclasses_their_constructors_make():
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+    from recorder.collector import CollectedLogRecord, CollectedSpan
+
+    collector = InMemoryOTLPCollector()
+    collector.add(trace_service_pb2.ExportTraceServiceRequest.FromString(traces("a")))
+    logs = logs_service_pb2.ExportLogsServiceRequest()
+    logs.resource_logs.add().scope_logs.add().log_records.add(trace_id=b"\x01" * 16)
+    collector.add(logs)
+    (span,), (record,) = collector.spans(), collector.log_records()
+    assert span == CollectedSpan(span.resource, span.scope, span.span) and type(span) is CollectedSpan
+    assert record == CollectedLogRecord(record.resource, record.scope, record.log_record)
+
+
+@pytest.mark.parametrize("field", ["parent_span_id", "link"])
+def test_protobuf_parent_and_link_ids_of_the_wrong_size_are_400(collector, field):
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8)
+    if field == "link":
+        span.links.add(trace_id=b"\x01" * 16, span_id=b"\x03" * 7)
+    else:
+        span.parent_span_id = b"\x03" * 4
+    response = post(collector, request.SerializeToString())
+    assert response.status_code == 400 and collector.spans() == ()
