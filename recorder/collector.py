@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
-from typing import Callable, Generic, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, Callable, Generic, TypeVar
 
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
@@ -31,25 +28,24 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from testopeninference.recorder.loopback import BackgroundServer, QuietThreadingHTTPServer
+from testopeninference.recorder.loopback import BackgroundServer, ClientGone, ConnectionLimits, RequestError, header, receive_body
 from testopeninference.recorder.otlp_decoding import (
     JSON,
     PROTOBUF,
-    RequestError,
-    body_length,
+    Inflater,
     content_coding,
     decode,
     encode,
+    log_records_of,
     media_type,
-    read_body,
+    spans_of,
     status,
 )
 
 TRACES_PATH = "/v1/traces"
 LOGS_PATH = "/v1/logs"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
-DEFAULT_READ_TIMEOUT = 30.0
-LINGER_SECONDS = 2.0  # how long a refused client may go on sending before we close on it
+DEFAULT_MAX_SPANS = 100_000
 
 T = TypeVar("T")
 
@@ -68,6 +64,30 @@ class CollectedLogRecord:
     log_record: LogRecord
 
 
+def _collected_span(resource: Resource, scope: InstrumentationScope, span: Span) -> CollectedSpan:
+    """``CollectedSpan(resource, scope, span)`` at half the cost, made once per span received: the same
+    object, its fields written straight into its ``__dict__`` rather than by three ``object.__setattr__``."""
+    item = _new(CollectedSpan)
+    fields = item.__dict__
+    fields["resource"] = resource
+    fields["scope"] = scope
+    fields["span"] = span
+    return item
+
+
+def _collected_log_record(resource: Resource, scope: InstrumentationScope, record: LogRecord) -> CollectedLogRecord:
+    """``CollectedLogRecord(resource, scope, record)``, made as ``_collected_span`` makes a span."""
+    item = _new(CollectedLogRecord)
+    fields = item.__dict__
+    fields["resource"] = resource
+    fields["scope"] = scope
+    fields["log_record"] = record
+    return item
+
+
+_new = object.__new__
+
+
 @dataclasses.dataclass(frozen=True)
 class _Signal:
     request: type[Message]
@@ -80,120 +100,73 @@ _SIGNALS = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """One connection: POSTed exports to the OTLP paths, refusals worded as OTLP/HTTP asks."""
+class _CollectorApp:
+    """The ASGI side: route, read and inflate the body as it arrives, decode, keep; refusals as OTLP/HTTP asks."""
 
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid a 40 ms delayed ACK
-    server: _CollectorHTTPServer
+    def __init__(self, collector: InMemoryOTLPCollector, max_body_bytes: int) -> None:
+        self.collector = collector
+        self.max_body_bytes = max_body_bytes
 
-    def setup(self) -> None:
-        self.timeout = self.server.read_timeout  # a client that stalls mid-request cannot hold a thread forever
-        super().setup()
-
-    def do_POST(self) -> None:
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        media = media_type(header(scope, b"content-type"))
         try:
-            signal = self._route()
-            body = read_body(self.rfile, self.headers, self.server.max_body_bytes)
-            request = decode(body, self._media(), signal.request)
+            signal = self._route(scope, media)
+            inflater = Inflater(content_coding(header(scope, b"content-encoding")), self.max_body_bytes)
+            await receive_body(scope, receive, self.max_body_bytes, inflater.feed)
+            request = decode(inflater.finish(), media, signal.request)
+            self.collector.keep(request, check_ids=media == PROTOBUF)  # OTLP/JSON ids were checked as read from hex
         except RequestError as error:
-            return self._refuse(error)
-        except TimeoutError:
-            return self._refuse(RequestError(408, f"no data for {self.timeout} s: the body is incomplete"))
-        self.server.collector.add(request)
-        self._send(200, encode(signal.response(), self._media()), self._media())
+            return await self._refuse(send, error, media)
+        except ClientGone:
+            return
+        await _answer(send, 200, encode(signal.response(), media), media)
 
-    def _refuse_method(self) -> None:
-        """Any method but POST: ``_route`` answers 405 on an OTLP path and 404 elsewhere."""
-        try:
-            self._route()
-        except RequestError as error:
-            self._refuse(error)
-
-    do_GET = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_method
-
-    def handle_expect_100(self) -> bool:
-        """Refuse before the body is sent when the headers already tell (curl asks first for large bodies)."""
-        try:
-            self._route()
-        except RequestError as error:
-            self._refuse(error)
-            return False
-        return super().handle_expect_100()
-
-    def _route(self) -> _Signal:
-        """What this request exports, or the RequestError its headers alone deserve."""
-        path = urlsplit(self.path).path
+    def _route(self, scope: dict, media: str) -> _Signal:
+        """What this request exports, or the RequestError its headers alone deserve (before any body is read)."""
+        path = scope["path"]
         signal = _SIGNALS.get(path)
         if signal is None:
             raise RequestError(404, f"unknown path {path!r}; OTLP/HTTP exports go to {' or '.join(_SIGNALS)}")
-        if self.command != "POST":
-            raise RequestError(405, f"{self.command} is not allowed on {path}; export with POST")
-        if self._media() not in (PROTOBUF, JSON):
-            content_type = self.headers["Content-Type"]
+        if scope["method"] != "POST":
+            raise RequestError(405, f"{scope['method']} is not allowed on {path}; export with POST")
+        if media not in (PROTOBUF, JSON):
+            content_type = header(scope, b"content-type")
             raise RequestError(415, f"unsupported Content-Type {content_type!r}; send {PROTOBUF} or {JSON}")
-        content_coding(self.headers["Content-Encoding"])
-        if (body_length(self.headers) or 0) > self.server.max_body_bytes:
-            raise RequestError(413, f"the body is over the {self.server.max_body_bytes}-byte limit")
         return signal
 
-    def _media(self) -> str:
-        return media_type(self.headers["Content-Type"])
-
-    def _refuse(self, error: RequestError) -> None:
-        """A Status answer, then close: an unread body must not pass for the next request."""
-        media = JSON if self._media() == JSON else PROTOBUF
-        headers = {"Connection": "close"}
-        if error.status == 405:
-            headers["Allow"] = "POST"
-        self._send(error.status, encode(status(error.status, str(error)), media), media, headers)
-        self._linger()
-
-    def _send(self, code: int, payload: bytes, media: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", media)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def _linger(self) -> None:
-        """Drop what the client still sends for a moment before closing, so it reads our answer, not a reset."""
-        deadline = time.monotonic() + min(LINGER_SECONDS, self.server.read_timeout)
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            while (remaining := deadline - time.monotonic()) > 0:
-                self.connection.settimeout(remaining)
-                if not self.rfile.read1(65536):
-                    break
-        except OSError:  # includes the timeout that ends a client which neither stops nor hangs up
-            pass
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    async def _refuse(self, send: Any, error: RequestError, media: str) -> None:
+        """A Status answer, then close: a body we did not read must not pass for the next request."""
+        media = JSON if media == JSON else PROTOBUF
+        headers = [(b"connection", b"close")] + ([(b"allow", b"POST")] if error.status == 405 else [])
+        await _answer(send, error.status, encode(status(error.status, str(error)), media), media, headers)
 
 
-class _CollectorHTTPServer(QuietThreadingHTTPServer):
-    def __init__(
-        self, address: tuple[str, int], collector: InMemoryOTLPCollector, max_body_bytes: int, read_timeout: float
-    ) -> None:
-        self.collector = collector
-        self.max_body_bytes = max_body_bytes
-        self.read_timeout = read_timeout
-        super().__init__(address, _Handler)
+async def _answer(send: Any, code: int, payload: bytes, media: str, headers: list | None = None) -> None:
+    head = [(b"content-type", media.encode()), (b"content-length", str(len(payload)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": code, "headers": head})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def otlp_error_body(http_status: int, message: str, request_type: str = "") -> tuple[str, bytes]:
+    """A refusal made below the app: a ``google.rpc.Status``, in JSON for JSON requests, protobuf otherwise."""
+    media = JSON if media_type(request_type) == JSON else PROTOBUF
+    return media, encode(status(http_status, message), media)
 
 
 class _Shelf(Generic[T]):
     """One signal's received items; every shelf shares the collector's condition, hence one lock."""
 
-    def __init__(self, changed: threading.Condition) -> None:
-        self._items: collections.deque[T] = collections.deque()
+    def __init__(self, changed: threading.Condition, max_items: int) -> None:
+        self._items: collections.deque[T] = collections.deque(maxlen=max_items)
         self._changed = changed
+        self.dropped = 0  # the oldest items pushed out by the bound
 
     def extend(self, items: list[T]) -> None:
+        """Add one batch and wake the waiters once; past the bound the oldest items go, counted."""
         with self._changed:
+            self.dropped += max(0, len(self._items) + len(items) - self._items.maxlen)
             self._items.extend(items)
             self._changed.notify_all()
 
@@ -222,24 +195,6 @@ class _Shelf(Generic[T]):
             self._items.extend(kept)
 
 
-def _spans_of(request: ExportTraceServiceRequest) -> list[CollectedSpan]:
-    return [
-        CollectedSpan(resource_spans.resource, scope_spans.scope, span)
-        for resource_spans in request.resource_spans
-        for scope_spans in resource_spans.scope_spans
-        for span in scope_spans.spans
-    ]
-
-
-def _log_records_of(request: ExportLogsServiceRequest) -> list[CollectedLogRecord]:
-    return [
-        CollectedLogRecord(resource_logs.resource, scope_logs.scope, log_record)
-        for resource_logs in request.resource_logs
-        for scope_logs in resource_logs.scope_logs
-        for log_record in scope_logs.log_records
-    ]
-
-
 class InMemoryOTLPCollector(BackgroundServer):
     """Receives OTLP/HTTP trace and log exports on loopback and keeps the spans and log records."""
 
@@ -251,15 +206,20 @@ class InMemoryOTLPCollector(BackgroundServer):
         port: int = 0,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_spans: int = DEFAULT_MAX_SPANS,
+        limits: ConnectionLimits | None = None,
+        read_timeout: float | None = None,
     ) -> None:
-        """``max_body_bytes`` bounds a body both as sent and inflated; ``read_timeout`` bounds each socket read."""
-        super().__init__(host, port)
+        """``max_body_bytes`` bounds a body both as sent and inflated; ``max_spans`` the spans (and, apart,
+        the log records) kept, the oldest dropped first; ``read_timeout`` sets both header and body timeouts."""
+        limits = limits or ConnectionLimits()
+        if read_timeout is not None:
+            limits = dataclasses.replace(limits, header_timeout=read_timeout, body_timeout=read_timeout)
+        super().__init__(host, port, limits)
         self._max_body_bytes = max_body_bytes
-        self._read_timeout = read_timeout
         changed = threading.Condition()
-        self._spans: _Shelf[CollectedSpan] = _Shelf(changed)
-        self._log_records: _Shelf[CollectedLogRecord] = _Shelf(changed)
+        self._spans: _Shelf[CollectedSpan] = _Shelf(changed, max_spans)
+        self._log_records: _Shelf[CollectedLogRecord] = _Shelf(changed, max_spans)
 
     @property
     def endpoint(self) -> str:
@@ -267,14 +227,28 @@ class InMemoryOTLPCollector(BackgroundServer):
         return self.url
 
     def add(self, request: ExportTraceServiceRequest | ExportLogsServiceRequest) -> None:
-        """Keep what an export request carries (the HTTP handler calls this; tests may as well)."""
+        """Keep what an export request carries, as it is (tests may call this; exports over HTTP are checked)."""
+        self.keep(request, check_ids=False)
+
+    def keep(self, request: ExportTraceServiceRequest | ExportLogsServiceRequest, check_ids: bool) -> None:
+        """Keep what an export carries; with ``check_ids``, a RequestError (400) for an id of the wrong size
+        comes first and nothing of the export is kept."""
         if isinstance(request, ExportLogsServiceRequest):
-            self._log_records.extend(_log_records_of(request))
+            self._log_records.extend(log_records_of(request, _collected_log_record, check_ids))
         else:
-            self._spans.extend(_spans_of(request))
+            self._spans.extend(spans_of(request, _collected_span, check_ids))
 
     def spans(self) -> tuple[CollectedSpan, ...]:
         return self._spans.snapshot()
+
+    @property
+    def dropped_spans(self) -> int:
+        """How many spans the ``max_spans`` bound pushed out, oldest first, since the start."""
+        return self._spans.dropped
+
+    @property
+    def dropped_log_records(self) -> int:
+        return self._log_records.dropped
 
     def log_records(self) -> tuple[CollectedLogRecord, ...]:
         return self._log_records.snapshot()
@@ -302,5 +276,8 @@ class InMemoryOTLPCollector(BackgroundServer):
         """Drop the log records matching ``predicate``."""
         self._log_records.remove(predicate)
 
-    def _make_server(self, address: tuple[str, int]) -> _CollectorHTTPServer:
-        return _CollectorHTTPServer(address, self, self._max_body_bytes, self._read_timeout)
+    def _app(self) -> _CollectorApp:
+        return _CollectorApp(self, self._max_body_bytes)
+
+    def _error_body(self, status: int, message: str, request_type: str = "") -> tuple[str, bytes]:
+        return otlp_error_body(status, message, request_type)

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from testopeninference.recorder.loopback import ConnectionLimits
 from testopeninference.errors import ConfigurationError
 from testopeninference.recorder import resources
 from testopeninference.recorder.project_config import project_settings
@@ -54,6 +55,24 @@ CACHE_DIR = "TESTOPENINFERENCE_CACHE_DIR"
 
 ALLOW_VERSION_MISMATCH = "TESTOPENINFERENCE_ALLOW_VERSION_MISMATCH"
 """``true`` lets the local backend record with packages other than the pinned ones."""
+
+MAX_SPANS = "TESTOPENINFERENCE_MAX_SPANS"
+"""Spans (and, apart, log records) the collector keeps; past it the oldest go, counted (default 100000)."""
+
+REQUESTS_KEPT = "TESTOPENINFERENCE_REQUESTS_KEPT"
+"""Requests (with their bodies) the fake server keeps per cassette name, the latest ones (default 100)."""
+
+MAX_CONNECTIONS = "TESTOPENINFERENCE_MAX_CONNECTIONS"
+"""Connections each server holds at once; a request on one more is answered 503 (default 100)."""
+
+HEADER_TIMEOUT = "TESTOPENINFERENCE_HEADER_TIMEOUT"
+"""Seconds a request's headers may take to arrive (default 10); then 408."""
+
+BODY_TIMEOUT = "TESTOPENINFERENCE_BODY_TIMEOUT"
+"""Seconds a request body may go without a byte (default 30); then 408."""
+
+IDLE_TIMEOUT = "TESTOPENINFERENCE_IDLE_TIMEOUT"
+"""Seconds an idle keep-alive connection is kept open (default 5)."""
 
 OPENAI_API_KEY = "OPENAI_API_KEY"
 """A real API key: a missing cassette is then recorded from the live API."""
@@ -152,6 +171,16 @@ class Settings:
     upstream: Upstream = Upstream()  # disabled: a missing cassette is an error
     docker_base_image: str = "python:3.13-slim"
     docker_wheelhouse: Path | None = None
+    max_spans: int = 100_000
+    requests_kept: int = 100
+    max_connections: int = 100
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 5.0
+
+    def connection_limits(self) -> ConnectionLimits:
+        """What the fake server and the collector allow each client."""
+        return ConnectionLimits(self.max_connections, self.header_timeout, self.body_timeout, self.idle_timeout)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, start: Path | None = None,
@@ -193,6 +222,12 @@ class Settings:
             values["cache_dir"] = Path(env[CACHE_DIR])
         if ALLOW_VERSION_MISMATCH in env:
             values["allow_version_mismatch"] = _flag(env[ALLOW_VERSION_MISMATCH])
+        for name, key in _POSITIVE_INTS.items():
+            if name in env:
+                values[key] = _positive_int(name, env[name])
+        for name, key in _POSITIVE_FLOATS.items():
+            if name in env:
+                values[key] = _positive_float(name, env[name])
         values.update({key: value for key, value in overrides.items() if value is not None})
         if "record_mode" in values:
             values["record_mode"] = RecordMode.parse(values["record_mode"])  # type: ignore[arg-type]
@@ -220,6 +255,17 @@ PROXY_ENVS = ("auto", "isolated", "current")
 
 def _same_dir(one: Path, other: Path) -> bool:
     return os.path.normcase(os.path.abspath(one)) == os.path.normcase(os.path.abspath(other))
+
+
+_POSITIVE_INTS = {MAX_SPANS: "max_spans", REQUESTS_KEPT: "requests_kept", MAX_CONNECTIONS: "max_connections"}
+_POSITIVE_FLOATS = {HEADER_TIMEOUT: "header_timeout", BODY_TIMEOUT: "body_timeout", IDLE_TIMEOUT: "idle_timeout"}
+
+
+def _positive_int(name: str, text: str) -> int:
+    value = int(text) if text.strip().isdigit() else 0
+    if value <= 0:
+        raise ConfigurationError(f"{name}={text!r} must be a positive whole number.")
+    return value
 
 
 def _positive_float(name: str, text: str) -> float:

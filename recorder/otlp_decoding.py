@@ -2,9 +2,9 @@
 
 The OTLP/HTTP rules live here, apart from the HTTP plumbing in ``recorder.collector``:
 two encodings (binary protobuf, and OTLP/JSON whose ids are hex where protobuf's JSON
-mapping expects base64), gzip and deflate bodies, chunked framing, and a size limit
-that also holds after decompression. Every refusal is a ``RequestError`` carrying the
-HTTP status the specification asks for.
+mapping expects base64), id sizes, gzip and deflate bodies inflated as they arrive, and
+a size limit that also holds after decompression (h11 does the HTTP framing). Every
+refusal is a ``RequestError`` carrying the HTTP status the specification asks for.
 """
 
 from __future__ import annotations
@@ -13,17 +13,27 @@ import base64
 import json
 import re
 import zlib
-from http.client import HTTPMessage
-from typing import BinaryIO, Iterator, TypeVar
+from itertools import repeat
+from operator import attrgetter
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from testopeninference.recorder.loopback import RequestError
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 
 # The google.rpc code in each refusal's Status (gRPC's HTTP mapping where OTLP says nothing).
 _RPC_CODES = {
@@ -44,17 +54,6 @@ _HEX_IDS = (
     (("resourceLogs", "scopeLogs", "logRecords"), _SPAN_CONTEXT_IDS),
 )
 _HEX = re.compile(r"[0-9A-Fa-f]*")
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(;[^\r\n]*)?\r?\n")
-_LINE_LIMIT = 8192
-_MAX_TRAILER_LINES = 100
-
-
-class RequestError(Exception):
-    """A refused request: ``status`` is the HTTP answer, the message says what was wrong."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def media_type(content_type: str | None) -> str:
@@ -74,81 +73,89 @@ def content_coding(header: str | None) -> str:
     raise RequestError(415, f"unsupported Content-Encoding {header!r}; send gzip, deflate or an uncompressed body")
 
 
-def body_length(headers: HTTPMessage) -> int | None:
-    """The announced body size (0 when absent), or ``None`` for chunked, which overrides Content-Length."""
-    coding = headers["Transfer-Encoding"]
-    if coding is not None:
-        if coding.strip().lower() != "chunked":  # RFC 9112 answers other transfer codings with 501
-            raise RequestError(501, f"unsupported Transfer-Encoding {coding!r}; only chunked is")
-        return None
-    value = (headers["Content-Length"] or "0").strip()
-    if not re.fullmatch(r"[0-9]+", value):
-        raise RequestError(400, f"invalid Content-Length {value!r}")
-    return int(value)
+class Inflater:
+    """Decompresses a body as its pieces arrive, in time linear in its size, refusing it past ``limit`` inflated.
+
+    Concatenated gzip members make one body (as ``gzip.decompress`` reads them), and zero bytes after a
+    member are padding, as gzip and the OpenTelemetry Collector accept. Each member is fed through a window
+    that starts small and doubles, so the bytes zlib copies out after a member ends stay proportional to that
+    member: many tiny members cost no more than one large one.
+    """
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self.coding = coding
+        self.limit = limit
+        self._out: list[bytes] = []  # joined once, at the end: a body that came in one piece is not copied
+        self._size = 0
+        self._member: zlib._Decompress | None = None
+        self._members = 0
+        self._head = b""  # deflate: the first bytes, until they tell zlib from raw deflate
+
+    def feed(self, data: bytes) -> None:
+        if self.coding == "identity":
+            self._append(data)
+            return
+        view = memoryview(self._head + data) if self._head else memoryview(data)
+        self._head = b""
+        position = 0
+        while position < len(view):
+            if self._member is None:
+                position = self._start_member(view, position)
+                if self._member is None:
+                    return
+            position = self._inflate(view, position)
+
+    def _start_member(self, view: memoryview, position: int) -> int:
+        """Skip zero padding after a gzip member and open the next member, if any bytes are left."""
+        if self.coding == "gzip" and self._members:
+            found = _NON_ZERO.search(view, position)
+            if found is None:
+                return len(view)
+            position = found.start()
+        if self.coding == "deflate" and len(view) - position < 2:
+            self._head = bytes(view[position:])
+            return len(view)
+        self._member = zlib.decompressobj(wbits=_wbits(self.coding, bytes(view[position : position + 2])))
+        self._window = _FIRST_WINDOW
+        return position
+
+    def _inflate(self, view: memoryview, position: int) -> int:
+        piece = view[position : position + self._window]
+        try:
+            self._append(self._member.decompress(piece, self.limit + 1 - self._size))
+        except zlib.error as error:
+            raise RequestError(400, f"corrupt {self.coding} body: {error}") from None
+        if not self._member.eof:
+            self._window = min(2 * self._window, _LAST_WINDOW)
+            return position + len(piece)
+        consumed = len(piece) - len(self._member.unused_data)
+        self._member = None
+        self._members += 1
+        return position + consumed
+
+    def _append(self, data: bytes) -> None:
+        self._out.append(data)
+        self._size += len(data)
+        if self._size > self.limit:
+            raise RequestError(413, f"the body inflates past the {self.limit}-byte limit")
+
+    def finish(self) -> bytes:
+        """The whole inflated body; a member cut short is refused with 400."""
+        if self._member is not None or self._head:
+            raise RequestError(400, f"truncated {self.coding} body")
+        return b"".join(self._out)
 
 
-def read_body(stream: BinaryIO, headers: HTTPMessage, limit: int) -> bytes:
-    """The body unchunked and inflated, refused with 413 once past ``limit`` as sent or as inflated."""
-    length = body_length(headers)
-    raw = read_chunked(stream, limit) if length is None else read_exactly(stream, length)
-    return decompress(raw, content_coding(headers["Content-Encoding"]), limit)
-
-
-def read_exactly(stream: BinaryIO, length: int) -> bytes:
-    """``length`` bytes; fewer means the client hung up mid-body (a stalled one trips the socket timeout)."""
-    data = stream.read(length)
-    if len(data) < length:
-        raise RequestError(400, f"the body ended after {len(data)} of its {length} announced bytes")
-    return data
-
-
-def read_chunked(stream: BinaryIO, limit: int) -> bytes:
-    """A chunked body (the stdlib server leaves the framing to us), refused with 413 once past ``limit``."""
-    body = bytearray()
-    while size := _chunk_size(_read_line(stream)):
-        if len(body) + size > limit:
-            raise RequestError(413, f"the chunked body exceeds the {limit}-byte limit")
-        body += read_exactly(stream, size)
-        if _read_line(stream).strip():
-            raise RequestError(400, "a chunk is not followed by CRLF")
-    for _ in range(_MAX_TRAILER_LINES):  # trailer fields carry nothing OTLP needs
-        if not _read_line(stream).strip():
-            return bytes(body)
-    raise RequestError(400, "too many trailer lines after the chunked body")
-
-
-def _read_line(stream: BinaryIO) -> bytes:
-    line = stream.readline(_LINE_LIMIT + 1)
-    if not line.endswith(b"\n"):
-        raise RequestError(400, "the chunked body ended early or has an over-long line")
-    return line
-
-
-def _chunk_size(line: bytes) -> int:
-    match = _CHUNK_SIZE.fullmatch(line)
-    if match is None:
-        raise RequestError(400, f"invalid chunk size line {line[:40]!r}")
-    return int(match[1], 16)
+_NON_ZERO = re.compile(rb"[^\x00]")
+_FIRST_WINDOW = 256
+_LAST_WINDOW = 1 << 20
 
 
 def decompress(body: bytes, coding: str, limit: int) -> bytes:
     """Inflate at most ``limit`` bytes: a gzip bomb is refused after ``limit`` bytes of work, not all of it."""
-    if coding == "identity" or not body:
-        return body
-    out = bytearray()
-    rest = body
-    while rest:  # concatenated gzip members make one body, as gzip.decompress reads them
-        inflater = zlib.decompressobj(wbits=_wbits(coding, rest))
-        try:
-            out += inflater.decompress(rest, limit + 1 - len(out))
-        except zlib.error as error:
-            raise RequestError(400, f"corrupt {coding} body: {error}") from None
-        if len(out) > limit:
-            raise RequestError(413, f"the body inflates past the {limit}-byte limit")
-        if not inflater.eof:
-            raise RequestError(400, f"truncated {coding} body")
-        rest = inflater.unused_data
-    return bytes(out)
+    inflater = Inflater(coding, limit)
+    inflater.feed(body)
+    return inflater.finish()
 
 
 def _wbits(coding: str, data: bytes) -> int:
@@ -160,13 +167,88 @@ def _wbits(coding: str, data: bytes) -> int:
 
 
 def decode(body: bytes, media: str, message_type: type[M]) -> M:
-    """Parse a decompressed body in either OTLP encoding; an empty body is an empty request."""
+    """Parse a decompressed body in either OTLP encoding; an empty body is an empty request.
+
+    OTLP/JSON ids are checked for size here, while turned from hex; protobuf ids by ``spans_of`` and
+    ``log_records_of``, in the pass that takes the items out.
+    """
     if media == JSON:
         return _decode_json(body, message_type) if body else message_type()
     try:
         return message_type.FromString(body)
     except (DecodeError, RecursionError) as error:
         raise RequestError(400, f"cannot decode the protobuf {message_type.DESCRIPTOR.name}: {error}") from None
+
+
+_TRACE_ID_SIZES = (16, 0)  # the specification allows a missing id
+_SPAN_ID_SIZES = (8, 0)
+_SPAN_IDS = attrgetter("trace_id", "span_id", "parent_span_id", "links")
+_RECORD_IDS = attrgetter("trace_id", "span_id")
+
+
+def spans_of(
+    request: ExportTraceServiceRequest, keep: Callable[[Resource, InstrumentationScope, Span], T], check_ids: bool
+) -> list[T]:
+    """``keep(resource, scope, span)`` for every span, in order; with ``check_ids``, a trace id that is not
+    16 bytes or a span id that is not 8 (in a span or its links) is refused with 400 first.
+
+    This runs for every export: each span is wrapped once, its ids read with one C call, and ``keep``
+    called from C (``map``), which costs less per span than any Python loop doing both.
+    """
+    kept: list[T] = []
+    for resource_spans in request.resource_spans:
+        resource = resource_spans.resource
+        for scope_spans in resource_spans.scope_spans:
+            spans = list(scope_spans.spans)
+            if check_ids:
+                for trace_id, span_id, parent_span_id, links in map(_SPAN_IDS, spans):
+                    if (
+                        len(trace_id) not in _TRACE_ID_SIZES
+                        or len(span_id) not in _SPAN_ID_SIZES
+                        or len(parent_span_id) not in _SPAN_ID_SIZES
+                        or (links and _wrong_id_sizes(links))
+                    ):
+                        _refuse_id_sizes(spans, {**_SPAN_CONTEXT_IDS, "parentSpanId": 8})
+            kept += map(keep, repeat(resource), repeat(scope_spans.scope), spans)
+    return kept
+
+
+def log_records_of(
+    request: ExportLogsServiceRequest, keep: Callable[[Resource, InstrumentationScope, LogRecord], T], check_ids: bool
+) -> list[T]:
+    """``keep(resource, scope, log_record)`` for every log record, as ``spans_of`` does for spans."""
+    kept: list[T] = []
+    for resource_logs in request.resource_logs:
+        resource = resource_logs.resource
+        for scope_logs in resource_logs.scope_logs:
+            records = list(scope_logs.log_records)
+            if check_ids and _wrong_id_sizes(records):
+                _refuse_id_sizes(records, _SPAN_CONTEXT_IDS)
+            kept += map(keep, repeat(resource), repeat(scope_logs.scope), records)
+    return kept
+
+
+def _wrong_id_sizes(holders: Sequence[Message]) -> bool:
+    """Whether a link or log record has a trace id that is not 16 bytes or a span id that is not 8 (nor empty)."""
+    return any(
+        len(trace_id) not in _TRACE_ID_SIZES or len(span_id) not in _SPAN_ID_SIZES
+        for trace_id, span_id in map(_RECORD_IDS, holders)
+    )
+
+
+def _refuse_id_sizes(holders: Sequence[Message], ids: dict[str, int]) -> None:
+    """The RequestError naming the first id of the wrong size (the slow path, once something is wrong)."""
+    for holder in holders:
+        for name, size in ids.items():
+            value = getattr(holder, _PROTO_NAMES[name])
+            if len(value) not in (0, size):
+                kind = type(holder).__name__
+                raise RequestError(400, f"a {kind}'s {name} has {len(value)} bytes; it must have {size} (or none)")
+        for link in getattr(holder, "links", ()):
+            _refuse_id_sizes([link], _SPAN_CONTEXT_IDS)
+
+
+_PROTO_NAMES = {"traceId": "trace_id", "spanId": "span_id", "parentSpanId": "parent_span_id"}
 
 
 def _decode_json(body: bytes, message_type: type[M]) -> M:
@@ -208,7 +290,11 @@ def _objects_at(node: object, path: tuple[str, ...]) -> Iterator[dict]:
 
 def _spellings(name: str) -> set[str]:
     """OTLP/JSON's lowerCamelCase key, and the proto field name that protobuf's parser accepts as well."""
-    return {name, re.sub(r"[A-Z]", lambda upper: "_" + upper[0].lower(), name)}
+    return {name, _proto_name(name)}
+
+
+def _proto_name(name: str) -> str:
+    return re.sub(r"[A-Z]", lambda upper: "_" + upper[0].lower(), name)
 
 
 def _hex_to_base64(value: object, key: str, size: int) -> object:

@@ -7,6 +7,7 @@ Our errors print ``Error: <message>`` and exit 1; a difference found by
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from dataclasses import replace
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--openai-port", type=int, default=0, help="fake OpenAI server port (default: any free one)")
     serve.add_argument("--otlp-port", type=int, default=4318, help="OTLP/HTTP collector port (default 4318)")
+    serve.add_argument("--max-spans", type=int, default=None, help="spans kept, the oldest dropped (default 100000)")
+    serve.add_argument("--requests-kept", type=int, default=None, help="requests kept per cassette (default 100)")
+    serve.add_argument("--max-connections", type=int, default=None, help="connections per server (default 100)")
+    serve.add_argument("--header-timeout", type=float, default=None, help="seconds for request headers (default 10)")
+    serve.add_argument("--body-timeout", type=float, default=None, help="seconds a body may stall (default 30)")
+    serve.add_argument("--idle-timeout", type=float, default=None, help="seconds an idle connection is kept (default 5)")
     serve.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)  # bounded runs, for tests
 
     prune = _command(commands, "prune", _prune, "remove goldens whose cassette no longer exists")
@@ -101,7 +108,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         spans_dir=getattr(args, "spans_dir", None),
         backend=getattr(args, "backend", None),
         allow_version_mismatch=getattr(args, "allow_version_mismatch", None),
+        **{key: getattr(args, key, None) for key in _SERVE_LIMITS},
     )
+
+
+_SERVE_LIMITS = ("max_spans", "requests_kept", "max_connections", "header_timeout", "body_timeout", "idle_timeout")
 
 
 def _record(args: argparse.Namespace, out: TextIO) -> int:
@@ -258,37 +269,43 @@ def _span_or_golden(name: str, settings: Settings):
 
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
-    replayer = CassetteReplayer(cassette_library(settings))
-    try:
-        fake = FakeOpenAIServer(replayer, host=args.host, port=args.openai_port).start()
-        collector = InMemoryOTLPCollector(host=args.host, port=args.otlp_port).start()
-    except OSError as error:
-        raise ConfigurationError(f"cannot listen on {args.host}: {error}; choose other ports.") from None
-    try:
+    limits = settings.connection_limits()
+    replayer = CassetteReplayer(cassette_library(settings), requests_kept=settings.requests_kept)
+    fake = FakeOpenAIServer(replayer, host=args.host, port=args.openai_port, limits=limits)
+    collector = InMemoryOTLPCollector(host=args.host, port=args.otlp_port, max_spans=settings.max_spans, limits=limits)
+    with contextlib.ExitStack() as running:
+        for server, port, option in ((fake, args.openai_port, "--openai-port"), (collector, args.otlp_port, "--otlp-port")):
+            try:
+                running.enter_context(server)
+            except OSError as error:
+                reason = os.strerror(error.errno) if error.errno else str(error)
+                raise ConfigurationError(
+                    f"cannot listen on {args.host}:{port} ({reason}); choose other ports (this one with {option})."
+                ) from None
         print(f"fake OpenAI server  {fake.base_url}/v1   (send X-Cassette-Name: <cassette>)", file=out)
         print(f"OTLP collector      {collector.endpoint}   (OTEL_EXPORTER_OTLP_ENDPOINT)", file=out)
         print("Ctrl-C to stop.", file=out, flush=True)
         _report_spans(collector, out, args.seconds)
-    finally:
-        fake.stop()
-        collector.stop()
     return 0
 
 
 def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float | None) -> None:
-    """Print each span as it arrives, until Ctrl-C (or ``seconds``)."""
+    """Print each span as it arrives, until Ctrl-C (or ``seconds``); spans past ``--max-spans`` are counted."""
     deadline = None if seconds is None else time.monotonic() + seconds
-    shown = 0
+    shown = 0  # spans received so far, kept or dropped
     try:
         while deadline is None or time.monotonic() < deadline:
-            spans = collector.spans()
-            for item in spans[shown:]:
+            spans, dropped = collector.spans(), collector.dropped_spans
+            arrived = len(spans) + dropped - shown
+            for item in spans[len(spans) - min(arrived, len(spans)) :]:
                 print(f"span  {item.scope.name or '(no scope)'}  {item.span.name}", file=out, flush=True)
-            shown = len(spans)
+            shown += arrived
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-    print(f"{shown} span(s) received.", file=out)
+    dropped = collector.dropped_spans
+    note = f", {dropped} dropped (the oldest, over --max-spans)" if dropped else ""
+    print(f"{shown} span(s) received{note}.", file=out)
 
 
 def _prune(args: argparse.Namespace, out: TextIO) -> int:

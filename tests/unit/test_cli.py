@@ -158,3 +158,15 @@ def test_show_quotes_strings_and_a_clipped_one_keeps_its_closing_quote():
     assert values["llm.system"] == '"openai"'
     assert values["llm.token_count.total"] == "92"
     assert values["input.value"].startswith('"{') and values["input.value"].endswith('..."')
+
+
+def test_serve_on_a_taken_port_names_it_and_the_option():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, _, err = run("serve", "--otlp-port", str(port), "--seconds", "0.1")
+    assert code == 1
+    assert err.strip() == (
+        f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); choose other ports (this one with --otlp-port)."
+    )

@@ -1,0 +1,86 @@
+"""Speed of the fake OpenAI server and the collector, for comparing two trees of this project.
+
+    python benchmarks/servers.py [--tree PATH] [--replays N] [--batches N]
+
+``--tree`` is the project tree to import ``recorder`` from (default: this one), so the same
+script can time an older checkout. Prints (a) the median latency of sequential ``chat-basic``
+replays over one keep-alive httpx client and (b) collector ingest in spans/s for protobuf and
+OTLP/JSON bodies of 512 spans, each body encoded once and posted over one keep-alive connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parent.parent)
+    parser.add_argument("--replays", type=int, default=2000)
+    parser.add_argument("--batches", type=int, default=200)
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.tree.resolve()))
+    print(f"tree {args.tree}")
+    print(f"replay median   {replay_median_ms(args.tree, args.replays):.3f} ms  ({args.replays} chat-basic replays)")
+    for media in ("application/x-protobuf", "application/json"):
+        print(f"ingest {media:24} {ingest_spans_per_second(media, args.batches):,.0f} spans/s")
+
+
+def replay_median_ms(tree: Path, count: int) -> float:
+    import httpx
+
+    from testopeninference.recorder.cassette import CassetteLibrary
+    from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
+
+    library = CassetteLibrary(tree / "cassettes")
+    request = library.load("chat-basic").request
+    headers = {"X-Cassette-Name": "chat-basic", "Content-Type": "application/json"}
+    times = []
+    with FakeOpenAIServer(CassetteReplayer(library)) as server, httpx.Client() as client:
+        url = f"{server.url}{request.path}"
+        for _ in range(count):
+            started = time.perf_counter()
+            response = client.post(url, content=request.body.encode(), headers=headers)
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+    return statistics.median(times) * 1000
+
+
+def ingest_spans_per_second(media: str, batches: int, spans_per_batch: int = 512) -> float:
+    import httpx
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from testopeninference.recorder.collector import InMemoryOTLPCollector
+
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    for i in range(spans_per_batch):
+        span = scope_spans.spans.add(trace_id=b"\x01" * 16, span_id=i.to_bytes(8, "big"), name=f"span {i}")
+        span.attributes.add(key="llm.model_name").value.string_value = "gpt-4.1-nano"
+    if media == "application/json":
+        document = json_format.MessageToDict(request)
+        for span in document["resourceSpans"][0]["scopeSpans"][0]["spans"]:  # OTLP/JSON ids are hex
+            span["traceId"], span["spanId"] = "01" * 16, f"{int.from_bytes(bytes(8), 'big'):016x}"
+        import json
+
+        body = json.dumps(document).encode()
+    else:
+        body = request.SerializeToString()
+    with InMemoryOTLPCollector() as collector, httpx.Client() as client:
+        url = f"{collector.endpoint}/v1/traces"
+        started = time.perf_counter()
+        for _ in range(batches):
+            response = client.post(url, content=body, headers={"Content-Type": media})
+            assert response.status_code == 200, response.text
+            collector.clear()
+        elapsed = time.perf_counter() - started
+    return batches * spans_per_batch / elapsed
+
+
+if __name__ == "__main__":
+    main()
