@@ -66,6 +66,8 @@ def _table_values(path: Path, mtime_ns: int, size: int) -> dict[str, object]:
             field, kind = OTHER_KEYS[key]
             if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
                 raise ConfigurationError(f"{path}: [tool.testopeninference] {key} has the wrong type ({value!r}).")
+            if field == "span_timeout" and value <= 0:
+                raise ConfigurationError(f"{path}: [tool.testopeninference] span-timeout must be a positive number.")
             values[field] = value
         else:
             valid = ", ".join(sorted({*PATH_KEYS, *TEXT_KEYS, *OTHER_KEYS}))

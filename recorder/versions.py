@@ -54,7 +54,8 @@ def check_pinned_versions(requirements: Path) -> None:
         raise VersionMismatchError(
             f"installed packages differ from {requirements}, so recorded spans could differ from everyone else's:\n"
             f"  {listing}\n"
-            f"Run `pip install -r {requirements}`, or pass --allow-version-mismatch "
+            f"Run `pip install -r {requirements}`, let the proxy run in its own virtualenv "
+            "(TESTOPENINFERENCE_PROXY_ENV=isolated), or pass --allow-version-mismatch "
             "(TESTOPENINFERENCE_ALLOW_VERSION_MISMATCH=true) to record anyway."
         )
 

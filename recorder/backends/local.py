@@ -1,4 +1,9 @@
-"""The local backend: the proxy as a subprocess of the current interpreter.
+"""The local backend: the proxy as a subprocess, in this environment or in its own virtualenv.
+
+``proxy_env="auto"`` runs the proxy with this interpreter when its packages are
+exactly the pins of ``requirements.txt`` (this repository's dev setup), and
+otherwise in the proxy's own cached virtualenv (``recorder/proxy_env.py``), so
+recording never needs the pins in a gateway project's environment.
 
 The parent binds the listening socket on 127.0.0.1 and hands it to the child
 (``--fd``), so there is no race for a free port. Output goes to a temporary
@@ -15,33 +20,35 @@ import socket
 import subprocess
 import sys
 import tempfile
-from typing import Mapping
+from typing import Callable, Mapping
 
 from testopeninference.recorder.backends import ProxyBackend
 from testopeninference.recorder.backends.environment import proxy_environment
 from testopeninference.recorder.backends.lifeline import Lifeline
 from testopeninference.recorder.config import Settings
-from testopeninference.recorder.versions import check_pinned_versions, installed_versions
+from testopeninference.recorder.proxy_env import default_cache_dir, proxy_python
+from testopeninference.recorder.versions import check_pinned_versions, installed_versions, read_pins, version_mismatches
 
 
 class LocalBackend(ProxyBackend):
     name = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, progress: Callable[[str], None] | None = None) -> None:
         self.settings = settings
+        self._progress = progress or _to_stderr
+        self._isolated = False
         self._process: subprocess.Popen[bytes] | None = None
         self._lifeline: Lifeline | None = None
         self._log = tempfile.TemporaryFile()
 
     def start(self, env: Mapping[str, str]) -> str:
-        if not self.settings.allow_version_mismatch:
-            check_pinned_versions(self.settings.requirements_file)
+        python = self._python()
         listener = socket.create_server(("127.0.0.1", 0))
         port = listener.getsockname()[1]
         self._lifeline = Lifeline()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, str(self.settings.proxy_script), "--fd", str(listener.fileno()),
+                [python, str(self.settings.proxy_script), "--fd", str(listener.fileno()),
                  "--convention", self.settings.convention, "--lifeline", self._lifeline.address],
                 pass_fds=(listener.fileno(),),
                 env=proxy_environment(env, os.environ),
@@ -59,9 +66,23 @@ class LocalBackend(ProxyBackend):
     def _exit_detail(self) -> str:
         return f" (code {self._process.returncode})" if self._process is not None else ""
 
+    def _python(self) -> str:
+        """The interpreter that runs the proxy (see the module docstring)."""
+        settings = self.settings
+        if settings.proxy_env == "isolated" or (
+            settings.proxy_env == "auto" and not settings.allow_version_mismatch
+            and version_mismatches(read_pins(settings.requirements_file))
+        ):
+            cache = settings.cache_dir or default_cache_dir(os.environ)
+            self._isolated = True
+            return str(proxy_python(settings.requirements_file, cache, self._progress))
+        if not settings.allow_version_mismatch:
+            check_pinned_versions(settings.requirements_file)
+        return sys.executable
+
     def package_versions(self, names: tuple[str, ...]) -> dict[str, str]:
-        """Versions installed here: the pins, unless recording was allowed with others."""
-        return installed_versions(names)
+        """Versions the proxy runs with: the pins in its own virtualenv, else those installed here."""
+        return super().package_versions(names) if self._isolated else installed_versions(names)
 
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -91,3 +112,7 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _to_stderr(line: str) -> None:
+    print(f"testopeninference: {line}", file=sys.stderr, flush=True)

@@ -113,7 +113,7 @@ def test_proxy_that_fails_to_start_shows_its_output(tmp_path: Path):
 def test_other_installed_versions_stop_recording_unless_allowed(tmp_path: Path):
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("PyYAML==0.0.1\n")
-    settings = Settings(spans_dir=tmp_path, requirements_file=requirements)
+    settings = Settings(spans_dir=tmp_path, requirements_file=requirements, proxy_env="current")
     with pytest.raises(VersionMismatchError, match=r"pyyaml: installed [\d.]+, pinned 0.0.1"):
         SpanRecorder(settings).start()
     from dataclasses import replace
