@@ -64,8 +64,11 @@ class RecordResult:
 class SpanRecorder:
     """Records golden spans; use as a context manager or call ``start``/``stop``."""
 
-    def __init__(self, settings: Settings, backend: ProxyBackend | None = None) -> None:
+    def __init__(self, settings: Settings, backend: ProxyBackend | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        """``progress`` gets one-line notes of slow one-time work (making the proxy's virtualenv)."""
         self.settings = settings
+        self._progress = progress
         self.convention = get_convention(settings.convention)
         self.library = CassetteLibrary(*settings.cassette_dirs)
         live = LiveRecorder(settings.upstream, self.library) if settings.upstream.enabled else None
@@ -99,7 +102,7 @@ class SpanRecorder:
 
     def _start_proxy(self) -> None:
         if self._backend is None:
-            self._backend = create_backend(self.settings)
+            self._backend = create_backend(self.settings, self._progress)
         self._proxy_url = self._backend.start(self._proxy_env())
 
     def _proxy_env(self) -> dict[str, str]:

@@ -8,6 +8,7 @@ per settings is kept for the life of the process and reused by every call;
 from __future__ import annotations
 
 import atexit
+import sys
 from importlib import metadata
 import dataclasses
 import threading
@@ -29,6 +30,7 @@ from testopeninference.errors import ConfigurationError, GoldenSpanMissingError,
 _recorders: dict[Settings, SpanRecorder] = {}
 _rerecorded: set[Path] = set()  # goldens re-recorded by this process under RecordMode.ALL
 _lock = threading.Lock()
+_progress_listeners: list[Callable[[str], None]] = []  # told of slow one-time work, such as the proxy's virtualenv
 _listeners: list[Callable[[RecordResult], None]] = []  # told of each golden recorded (the pytest plugin's progress)
 
 
@@ -41,6 +43,19 @@ def on_recorded(listener: Callable[[RecordResult], None]) -> Callable[[], None]:
 def _recorded(result: RecordResult) -> None:
     for listener in list(_listeners):
         listener(result)
+
+
+def on_progress(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``listener`` with each progress note (making the proxy's virtualenv) instead of printing it."""
+    _progress_listeners.append(listener)
+    return lambda: _progress_listeners.remove(listener) if listener in _progress_listeners else None
+
+
+def _progress(line: str) -> None:
+    if not _progress_listeners:
+        print(f"testopeninference: {line}", file=sys.stderr, flush=True)
+    for listener in list(_progress_listeners):
+        listener(line)
 
 
 def get_span(
@@ -142,7 +157,7 @@ def missing_golden_message(location: GoldenLocation, convention: str, cassette: 
 def _recorder(settings: Settings) -> SpanRecorder:
     key = _recorder_key(settings)
     if key not in _recorders:
-        _recorders[key] = SpanRecorder(key).start()
+        _recorders[key] = SpanRecorder(key, progress=_progress).start()
     return _recorders[key]
 
 

@@ -24,7 +24,7 @@ from testopeninference.recorder.config import CONVENTION, RECORD_SPANS, Settings
 from testopeninference.recorder.conventions import CONVENTIONS
 from testopeninference.compare import span_differences
 from testopeninference.recorder.session import RecordResult
-from testopeninference.goldens import close_recorders, golden_span as _golden_span, on_recorded
+from testopeninference.goldens import close_recorders, golden_span as _golden_span, on_progress, on_recorded
 from testopeninference.kit import FakeOpenAI, OTLPCollector
 from testopeninference.status import golden_statuses
 
@@ -45,6 +45,7 @@ class GoldenSession:
         self.recorded: list[RecordResult] = []
         self._reporter = self._capture = None
         self._stop_listening = on_recorded(self._on_recorded)
+        self._stop_progress = on_progress(self._write)
 
     def report_to(self, config: pytest.Config) -> None:
         """Write one line per golden recorded to pytest's terminal (silent where it has none, as in xdist workers)."""
@@ -55,11 +56,16 @@ class GoldenSession:
         self.recorded.append(result)
         if self._reporter is not None:
             what = "recorded" if result.recorded else "found (written by another process)"
-            # Recording happens inside a test, whose output is captured: step out of the capture to show it.
-            paused = self._capture.global_and_fixture_disabled() if self._capture else contextlib.nullcontext()
-            with paused:
-                self._reporter.ensure_newline()
-                self._reporter.write_line(f"testopeninference: {what} {result.path} ({result.seconds:.2f} s)")
+            self._write(f"{what} {result.path} ({result.seconds:.2f} s)")
+
+    def _write(self, line: str) -> None:
+        """One line on pytest's terminal, out of the test's captured output (nothing where there is no terminal)."""
+        if self._reporter is None:
+            return
+        paused = self._capture.global_and_fixture_disabled() if self._capture else contextlib.nullcontext()
+        with paused:
+            self._reporter.ensure_newline()
+            self._reporter.write_line(f"testopeninference: {line}")
 
     def summary(self) -> str | None:
         written = [r for r in self.recorded if r.recorded]
@@ -72,6 +78,7 @@ class GoldenSession:
 
     def finish(self, exitstatus: int) -> int:
         self._stop_listening()
+        self._stop_progress()
         close_recorders()
         for name, value in self._saved_env.items():
             if value is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import Mapping
+from typing import Callable, Mapping
 
 import httpx
 
@@ -88,7 +88,7 @@ class ProxyBackend(abc.ABC):
 BACKENDS = ("local", "docker", "auto")
 
 
-def create_backend(settings: Settings) -> ProxyBackend:
+def create_backend(settings: Settings, progress: Callable[[str], None] | None = None) -> ProxyBackend:
     """The backend named by ``settings.backend``; ``auto`` picks Docker when an engine answers."""
     name = resolve_backend_name(settings.backend)
     if name == "docker":
@@ -97,7 +97,7 @@ def create_backend(settings: Settings) -> ProxyBackend:
         return DockerBackend(settings)
     from testopeninference.recorder.backends.local import LocalBackend
 
-    return LocalBackend(settings)
+    return LocalBackend(settings, progress)
 
 
 def resolve_backend_name(name: str) -> str:
