@@ -314,10 +314,13 @@ def _prune(args: argparse.Namespace, out: TextIO) -> int:
         raise ConfigurationError(f"{settings.spans_dir} holds the packaged goldens, which are never changed; "
                                  "prune your own spans directory (--spans-dir).")
     orphans = orphaned_goldens(settings)
-    with directory_lock(settings.spans_dir):
+    if args.dry_run or not orphans:  # nothing to change: take no lock, so no spans directory is made
         for path in orphans:
-            print(f"{'would remove' if args.dry_run else 'removed'}  {_shown(path)}", file=out)
-            if not args.dry_run:
+            print(f"would remove  {_shown(path)}", file=out)
+    else:
+        with directory_lock(settings.spans_dir):
+            for path in orphans:
+                print(f"removed  {_shown(path)}", file=out)
                 path.unlink()
                 Manifest(settings.spans_dir).remove(path)
     print(f"{len(orphans)} orphaned golden(s)", file=out)
