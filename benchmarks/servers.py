@@ -1,16 +1,21 @@
 """Speed of the fake OpenAI server and the collector, for comparing two trees of this project.
 
-    python benchmarks/servers.py [--tree PATH] [--replays N] [--batches N]
+    python benchmarks/servers.py [--tree PATH] [--replays N] [--batches N] [--gzip-mib N]
 
-``--tree`` is the project tree to import ``recorder`` from (default: this one), so the same
-script can time an older checkout. Prints (a) the median latency of sequential ``chat-basic``
-replays over one keep-alive httpx client and (b) collector ingest in spans/s for protobuf and
-OTLP/JSON bodies of 512 spans, each body encoded once and posted over one keep-alive connection.
+``--tree`` is the project tree to import the recorder from (default: this one), so the same
+script can time an older checkout (one from before the recorder became ``testopeninference.recorder``
+too). Prints (a) the median latency of sequential ``chat-basic`` replays over one keep-alive httpx
+client, (b) collector ingest in spans/s for protobuf and OTLP/JSON bodies of 512 spans, each body
+encoded once and posted over one keep-alive connection, and (c) with ``--gzip-mib``, the collector's
+time to answer one multi-member gzip body of that many MiB (1 KiB members of incompressible bytes).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import importlib
+import os
 import statistics
 import sys
 import time
@@ -22,19 +27,33 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, default=Path(__file__).resolve().parent.parent)
     parser.add_argument("--replays", type=int, default=2000)
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--gzip-mib", type=int, default=0)
     args = parser.parse_args()
     sys.path.insert(0, str(args.tree.resolve()))
+    global RECORDER
+    RECORDER = "testopeninference.recorder" if (args.tree / "recorder" / "resources.py").exists() else "recorder"
     print(f"tree {args.tree}")
     print(f"replay median   {replay_median_ms(args.tree, args.replays):.3f} ms  ({args.replays} chat-basic replays)")
     for media in ("application/x-protobuf", "application/json"):
         print(f"ingest {media:24} {ingest_spans_per_second(media, args.batches):,.0f} spans/s")
+    if args.gzip_mib:
+        status, seconds = gzip_body_seconds(args.gzip_mib)
+        print(f"gzip {args.gzip_mib} MiB of members  {seconds:.2f} s  (answered {status})")
+
+
+RECORDER = "testopeninference.recorder"
+
+
+def _recorder(module: str):
+    return importlib.import_module(f"{RECORDER}.{module}")
 
 
 def replay_median_ms(tree: Path, count: int) -> float:
     import httpx
 
-    from testopeninference.recorder.cassette import CassetteLibrary
-    from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
+    CassetteLibrary = _recorder("cassette").CassetteLibrary
+    fake_openai = _recorder("fake_openai")
+    CassetteReplayer, FakeOpenAIServer = fake_openai.CassetteReplayer, fake_openai.FakeOpenAIServer
 
     library = CassetteLibrary(tree / "cassettes")
     request = library.load("chat-basic").request
@@ -55,7 +74,7 @@ def ingest_spans_per_second(media: str, batches: int, spans_per_batch: int = 512
     from google.protobuf import json_format
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    from testopeninference.recorder.collector import InMemoryOTLPCollector
+    InMemoryOTLPCollector = _recorder("collector").InMemoryOTLPCollector
 
     request = ExportTraceServiceRequest()
     scope_spans = request.resource_spans.add().scope_spans.add()
@@ -80,6 +99,20 @@ def ingest_spans_per_second(media: str, batches: int, spans_per_batch: int = 512
             collector.clear()
         elapsed = time.perf_counter() - started
     return batches * spans_per_batch / elapsed
+
+
+def gzip_body_seconds(mebibytes: int) -> tuple[int, float]:
+    """One POST of ``mebibytes`` MiB made of 1 KiB gzip members: the time to the collector's answer."""
+    import httpx
+
+    InMemoryOTLPCollector = _recorder("collector").InMemoryOTLPCollector
+    member = gzip.compress(os.urandom(1024), compresslevel=1)
+    body = member * (mebibytes * 1024 * 1024 // len(member))
+    with InMemoryOTLPCollector() as collector, httpx.Client(timeout=3600) as client:
+        started = time.perf_counter()
+        response = client.post(f"{collector.endpoint}/v1/traces", content=body,
+                               headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
+        return response.status_code, time.perf_counter() - started
 
 
 if __name__ == "__main__":
