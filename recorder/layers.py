@@ -17,7 +17,6 @@ from testopeninference.recorder import resources
 from testopeninference.recorder.cassette import CassetteLibrary
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import Convention
-from testopeninference.recorder.resources import is_packaged  # noqa: F401 - one import place for callers
 
 
 @dataclasses.dataclass(frozen=True)

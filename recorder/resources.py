@@ -13,6 +13,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from testopeninference.errors import ConfigurationError
+
 _PACKAGE = Path(str(resources.files("testopeninference")))
 
 INSTALLED = (_PACKAGE / "cassettes").is_dir()
@@ -28,6 +30,16 @@ PROXY = ROOT / "proxy" if INSTALLED else ROOT
 def is_packaged(path: Path) -> bool:
     """Whether ``path`` lies inside the installed package: such files are read, never written."""
     return INSTALLED and _inside(path, ROOT)
+
+
+def refuse_packaged(spans_dir: Path) -> None:
+    """Raise ``ConfigurationError`` when asked to write into the installed package's goldens."""
+    if is_packaged(spans_dir):
+        raise ConfigurationError(
+            f"{spans_dir} holds the goldens installed with testopeninference, which are never written; "
+            "use your own spans directory (spans-dir in [tool.testopeninference], --spans-dir or "
+            "TESTOPENINFERENCE_SPANS_DIR)."
+        )
 
 
 def repair_hint(golden: Path | str) -> str:

@@ -32,6 +32,7 @@ from testopeninference.recorder.atomic import write_atomic_group
 from testopeninference.recorder.locks import directory_lock, golden_lock
 from testopeninference.recorder.manifest import Manifest, Provenance, file_sha256
 from testopeninference.recorder.span_file import normalise, normalise_logs, to_json
+from testopeninference.recorder.resources import refuse_packaged
 from testopeninference.errors import (
     NotCoveredError,
     ProxyError,
@@ -146,6 +147,7 @@ class SpanRecorder:
         path = self.span_path(cassette)
         self.check_covered(cassette)
         spans_dir = self.settings.spans_dir
+        refuse_packaged(spans_dir)
         with self._unwritable_as_error(path), golden_lock(spans_dir, f"{self.convention.name}.{cassette}"):
             if path.exists() and not force:
                 return RecordResult(cassette, path, False, time.monotonic() - started)

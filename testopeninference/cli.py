@@ -23,7 +23,8 @@ from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder import layers
 from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.conventions import CONVENTIONS, get_convention
-from testopeninference.recorder.layers import cassette_library, is_packaged
+from testopeninference.recorder.layers import cassette_library
+from testopeninference.recorder.resources import refuse_packaged
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
 from testopeninference.recorder.locks import directory_lock
 from testopeninference.recorder.manifest import Manifest
@@ -120,6 +121,7 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     (this run waited on its lock and found it there), what was already present and what is not covered."""
     started = time.monotonic()
     settings = _settings(args)
+    refuse_packaged(settings.spans_dir)
     library = cassette_library(settings)
     names = args.names or library.names()
     for name in names:
@@ -310,9 +312,7 @@ def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float 
 
 def _prune(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
-    if is_packaged(settings.spans_dir):
-        raise ConfigurationError(f"{settings.spans_dir} holds the packaged goldens, which are never changed; "
-                                 "prune your own spans directory (--spans-dir).")
+    refuse_packaged(settings.spans_dir)
     orphans = orphaned_goldens(settings)
     if args.dry_run or not orphans:  # nothing to change: take no lock, so no spans directory is made
         for path in orphans:

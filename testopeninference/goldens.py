@@ -130,6 +130,8 @@ def golden_location(settings: Settings, cassette: str, endpoint: Endpoint | None
         raise NotCoveredError(f"no {convention.name} golden for {cassette!r}: {why}.")
     location = layers.golden_location(settings, convention, loaded.path)
     mode = settings.record_mode
+    if mode is not RecordMode.NONE:
+        resources.refuse_packaged(settings.spans_dir)  # before any proxy starts
     with _lock:
         own = convention.span_path(settings.spans_dir, cassette)  # recordings always go to the user's directory
         if mode is RecordMode.ALL and own not in _rerecorded:

@@ -327,6 +327,12 @@ def test_the_wheels_command_line_lists_shows_and_diffs_packaged_goldens(wheel_ve
     pruned = _ok(cli("prune", "--dry-run")).stdout  # the working directory's (absent) spans/, never the package's
     assert pruned.strip() == "0 orphaned golden(s)"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["changed.json", "same.json"]  # nothing made here
+
+    packaged = wheel_venv.package / "spans"  # pointed at the packaged goldens on purpose: refused, one line
+    for command in (("record", "--force", "--spans-dir", packaged, "chat-basic"), ("prune", "--spans-dir", packaged)):
+        result = cli(*command)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith("Error: ") and "never" in result.stderr
     wheel_venv.assert_package_untouched()
 
 
