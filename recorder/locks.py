@@ -22,8 +22,10 @@ from typing import Iterator
 
 from testopeninference.errors import RecordingError
 
-LOCK_NAME = ".testopeninference.lock"
 LOCKS_DIR = ".testopeninference.locks"
+"""Every lock file lives here, beside a ``.gitignore`` of ``*``: a repository that commits its spans
+directory never commits a lock."""
+LOCK_NAME = f"{LOCKS_DIR}/directory.lock"
 
 
 @contextlib.contextmanager
@@ -43,6 +45,9 @@ def golden_lock(spans_dir: Path, golden_id: str) -> Iterator[None]:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # never world-writable, whatever the umask
+    ignore = path.parent / ".gitignore"
+    if not ignore.exists() and not ignore.is_symlink():
+        ignore.write_text("# lock files of testopeninference: never committed\n*\n", encoding="utf-8")
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # never world-writable
     except OSError as error:

@@ -42,7 +42,8 @@ def version_mismatches(pins: dict[str, str]) -> list[str]:
     for name, pinned in sorted(pins.items()):
         installed = installed_now[name]
         if installed != pinned:
-            problems.append(f"{name}: installed {installed}, pinned {pinned}")
+            found = installed if installed == "not installed" else f"installed {installed}"
+            problems.append(f"{name}: {found}, pinned {pinned}")
     return problems
 
 

@@ -7,6 +7,7 @@ Our errors print ``Error: <message>`` and exit 1; a difference found by
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 import contextlib
 import json
 import os
@@ -40,7 +41,11 @@ from testopeninference.status import golden_statuses, orphaned_goldens
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="testopeninference", description="Golden OpenInference spans for AI gateways.")
+    parser = argparse.ArgumentParser(
+        prog="testopeninference",
+        description="Golden OpenTelemetry spans for AI gateways (OpenInference, OpenTelemetry GenAI, OpenLLMetry).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('testopeninference')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     record = _command(commands, "record", _record, "record missing golden spans (all cassettes by default)")

@@ -23,6 +23,7 @@ from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder.config import CONVENTION, RECORD_SPANS, Settings
 from testopeninference.recorder.conventions import CONVENTIONS
 from testopeninference.compare import span_differences
+from testopeninference.errors import TestOpenInferenceError
 from testopeninference.recorder.session import RecordResult
 from testopeninference.goldens import close_recorders, golden_span as _golden_span, on_progress, on_recorded
 from testopeninference.kit import FakeOpenAI, OTLPCollector
@@ -40,8 +41,13 @@ class GoldenSession:
         for name, value in ((RECORD_SPANS, record), (CONVENTION, convention)):
             if value is not None:
                 os.environ[name] = value
-        self.settings = Settings.from_env()
+        try:
+            self.settings = Settings.from_env()
+        except TestOpenInferenceError as error:  # a bad [tool.testopeninference] table, say: one usage error
+            self._restore_env()
+            raise pytest.UsageError(f"testopeninference: {error}") from None
         self.stale: list[str] = []
+        self.check_error = ""
         self.recorded: list[RecordResult] = []
         self._reporter = self._capture = None
         self._stop_listening = on_recorded(self._on_recorded)
@@ -80,16 +86,19 @@ class GoldenSession:
         self._stop_listening()
         self._stop_progress()
         close_recorders()
+        self._restore_env()
+        try:
+            self.stale = [f"{s.cassette} ({s.reason})" for s in golden_statuses(self.settings) if s.state == "stale"]
+        except Exception as error:  # never fail a run over the warning itself
+            self.check_error = str(error)
+        return exitstatus
+
+    def _restore_env(self) -> None:
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        try:
-            self.stale = [f"{s.cassette} ({s.reason})" for s in golden_statuses(self.settings) if s.state == "stale"]
-        except Exception as error:  # never fail a run over the warning itself
-            self.stale = [f"(could not check: {error})"]
-        return exitstatus
 
 
 _SESSION = pytest.StashKey[GoldenSession]()
@@ -137,6 +146,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for line in golden.stale:
             terminalreporter.line(f"  {line}")
         terminalreporter.line("Re-record them with: testopeninference record --force NAME ...")
+    if golden and golden.check_error:
+        terminalreporter.section("testopeninference: could not check goldens for staleness", yellow=True)
+        terminalreporter.line(f"  {golden.check_error}")
 
 
 def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:

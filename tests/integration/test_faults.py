@@ -212,7 +212,7 @@ def test_a_lock_file_that_is_a_symlink_is_refused_not_followed(tmp_path: Path):
     target = tmp_path / "victim"
     target.write_text("keep")
     spans = tmp_path / "spans"
-    spans.mkdir()
+    (spans / LOCK_NAME).parent.mkdir(parents=True)
     (spans / LOCK_NAME).symlink_to(target)
     with pytest.raises(RecordingError, match="is a symbolic link"):
         with directory_lock(spans):

@@ -134,3 +134,13 @@ def test_span_convention_option_chooses_the_goldens(pytester: pytest.Pytester, m
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--span-convention", "otel-genai-events")
     result.assert_outcomes(passed=1)
+
+
+def test_a_bad_project_table_is_one_usage_error_not_an_internal_error(pytester: pytest.Pytester, monkeypatch):
+    monkeypatch.delenv("TESTOPENINFERENCE_SPANS_DIR", raising=False)
+    pytester.makefile(".toml", pyproject='[tool.testopeninference]\nspan-dir = "tests/spans"\n')
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*testopeninference: *pyproject.toml: unknown key 'span-dir'*valid keys:*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

@@ -170,3 +170,21 @@ def test_serve_on_a_taken_port_names_it_and_the_option():
     assert err.strip() == (
         f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); choose other ports (this one with --otlp-port)."
     )
+
+
+def test_version_is_printed(capsys):
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as raised:
+        run("--version")
+    assert raised.value.code == 0
+    assert capsys.readouterr().out.strip() == f"testopeninference {metadata.version('testopeninference')}"
+
+
+def test_lock_files_stay_out_of_a_committed_spans_directory(tmp_path: Path):
+    from testopeninference.recorder.locks import LOCKS_DIR, directory_lock, golden_lock
+
+    with directory_lock(tmp_path), golden_lock(tmp_path, "openinference.chat-basic"):
+        pass
+    assert [p.name for p in tmp_path.iterdir()] == [LOCKS_DIR]
+    assert (tmp_path / LOCKS_DIR / ".gitignore").read_text().splitlines()[-1] == "*"

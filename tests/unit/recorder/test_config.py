@@ -40,7 +40,7 @@ def test_pins_are_read_and_checked(tmp_path: Path):
     requirements.write_text("# comment\nPyYAML==0.0.1\nhttpx >= 0.1\nno-such-package-xyz==1.0\n")
     assert read_pins(requirements) == {"pyyaml": "0.0.1", "no-such-package-xyz": "1.0"}
     problems = version_mismatches(read_pins(requirements))
-    assert problems[0] == "no-such-package-xyz: installed not installed, pinned 1.0"
+    assert problems[0] == "no-such-package-xyz: not installed, pinned 1.0"
     assert problems[1].startswith("pyyaml: installed ")
     with pytest.raises(VersionMismatchError, match="--allow-version-mismatch") as raised:
         check_pinned_versions(requirements)
