@@ -21,6 +21,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder.atomic import write_atomic
+from testopeninference.recorder.file_cache import cached
 from testopeninference.recorder.volatile import clear_volatile
 from testopeninference.recorder.resources import repair_hint
 from testopeninference.errors import GoldenSpanMissingError, InvalidGoldenSpanError
@@ -144,11 +145,24 @@ def read_golden_text(path: Path) -> str:
 
 
 def read_span(path: Path) -> Span:
+    """A golden span, parsed once while its file is unchanged (``recorder.file_cache``); each caller gets its own copy."""
+    span = Span()
+    span.CopyFrom(cached(_parse_span, Path(path)))
+    return span
+
+
+def _parse_span(path: Path) -> Span:
     return from_json(read_golden_text(path), path)
 
 
 def read_logs(path: Path) -> LogsData:
-    """A golden's log records; a missing or malformed file is named."""
+    """A golden's log records; a missing or malformed file is named. Cached and copied like ``read_span``."""
+    logs = LogsData()
+    logs.CopyFrom(cached(_parse_logs, Path(path)))
+    return logs
+
+
+def _parse_logs(path: Path) -> LogsData:
     try:
         return json_format.Parse(read_golden_text(path), LogsData())
     except FileNotFoundError:
