@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from testopeninference.recorder.file_cache import cached
 from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
 from testopeninference.errors import CassetteNotFoundError, InvalidCassetteError
 
@@ -147,7 +148,14 @@ def validate_name(name: str) -> str:
 
 
 def load_cassette(path: Path) -> Cassette:
-    """Read and validate one cassette file."""
+    """Read and validate one cassette file, parsed once while it is unchanged (``recorder.file_cache``).
+
+    A ``Cassette`` is shared by every caller: treat it as read-only.
+    """
+    return cached(_read_cassette, Path(path))
+
+
+def _read_cassette(path: Path) -> Cassette:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -254,7 +262,7 @@ def dump_cassette(data: dict) -> str:
 
 
 class CassetteLibrary:
-    """The cassettes of one or more directories, by name, each parsed once.
+    """The cassettes of one or more directories, by name, each parsed once while its file is unchanged.
 
     The first directory is the user's own (new cassettes are saved there); later ones, such as the
     packaged library, are looked up after it, so a name found earlier wins.
@@ -263,7 +271,6 @@ class CassetteLibrary:
     def __init__(self, directory: Path, *more: Path) -> None:
         self.directories = tuple(Path(d) for d in (directory, *more))
         self.directory = self.directories[0]
-        self._cache: dict[str, Cassette] = {}
 
     def names(self) -> list[str]:
         """All cassette names, sorted."""
@@ -280,18 +287,12 @@ class CassetteLibrary:
 
     def load(self, name: str) -> Cassette:
         """The named cassette; an unknown name suggests close ones."""
-        if name not in self._cache:
-            path = self.path(name)
-            if path.is_dir():
-                raise InvalidCassetteError(f"{path} is a directory, not a cassette file; remove or rename it.")
-            if not path.is_file():
-                raise CassetteNotFoundError(self.unknown_message(name))
-            self._cache[name] = load_cassette(path)
-        return self._cache[name]
-
-    def forget(self, name: str) -> None:
-        """Drop a cached cassette (after it was written anew)."""
-        self._cache.pop(name, None)
+        path = self.path(name)
+        if path.is_dir():
+            raise InvalidCassetteError(f"{path} is a directory, not a cassette file; remove or rename it.")
+        if not path.is_file():
+            raise CassetteNotFoundError(self.unknown_message(name))
+        return load_cassette(path)
 
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=3)

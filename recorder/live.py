@@ -63,7 +63,6 @@ class LiveRecorder:
             }
         ]
         write_atomic(path, dump_cassette(data))
-        self.library.forget(name)
         return self.library.load(name)
 
     def _outgoing(self, request: IncomingRequest) -> httpx.Request:

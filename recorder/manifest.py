@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from testopeninference.recorder.atomic import write_atomic
+from testopeninference.recorder.file_cache import cached
 from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
 from testopeninference.recorder.resources import is_packaged
 from testopeninference.errors import InvalidGoldenSpanError
@@ -50,34 +51,11 @@ class Manifest:
         self.spans_dir = Path(spans_dir)
 
     def read(self) -> dict[str, Provenance]:
+        """Every entry; the file is parsed once per process while it is unchanged (``recorder.file_cache``)."""
         if not self.path.exists():
             return {}
-        try:
-            data = load_yaml(self.path.read_text(encoding="utf-8")) or {}
-            versions = data.get("versions") or {}
-            return {
-                golden: Provenance(entry["cassette_sha256"], dict(versions[entry["versions"]]))
-                for golden, entry in (data.get("goldens") or {}).items()
-            }
-        except AliasRefusedError as error:
-            raise InvalidGoldenSpanError(
-                f"{self.path}:{error.problem_mark.line + 1}: {error.problem} in the manifest; "
-                f"{self._repair_hint()}."
-            ) from None
-        except (OSError, RecursionError, UnicodeDecodeError) as error:
-            raise InvalidGoldenSpanError(
-                f"{self.path}: unreadable manifest ({_reason(error)}); {self._repair_hint()}."
-            ) from None
-        except (yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
-            raise InvalidGoldenSpanError(
-                f"{self.path}: unreadable manifest ({error!r}); {self._repair_hint()}."
-            ) from None
-
-    def _repair_hint(self) -> str:
-        if is_packaged(self.path):
-            return ("it ships with the installed testopeninference package: reinstall it "
-                    "(pip install --force-reinstall testopeninference)")
-        return "delete it and record every golden again (testopeninference record --force, for each convention)"
+        return {golden: dataclasses.replace(p, packages=dict(p.packages))
+                for golden, p in cached(_parse, self.path).items()}
 
     def key(self, golden: Path) -> str:
         """The golden's path relative to the spans directory; a golden that leads outside it is refused."""
@@ -103,6 +81,36 @@ class Manifest:
         entries = self.read()
         if entries.pop(self.key(golden), None) is not None:
             write_atomic(self.path, _render(entries))
+
+
+def _parse(path: Path) -> dict[str, Provenance]:
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+        versions = data.get("versions") or {}
+        return {
+            golden: Provenance(entry["cassette_sha256"], dict(versions[entry["versions"]]))
+            for golden, entry in (data.get("goldens") or {}).items()
+        }
+    except AliasRefusedError as error:
+        raise InvalidGoldenSpanError(
+            f"{path}:{error.problem_mark.line + 1}: {error.problem} in the manifest; "
+            f"{_repair_hint(path)}."
+        ) from None
+    except (OSError, RecursionError, UnicodeDecodeError) as error:
+        raise InvalidGoldenSpanError(
+            f"{path}: unreadable manifest ({_reason(error)}); {_repair_hint(path)}."
+        ) from None
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as error:
+        raise InvalidGoldenSpanError(
+            f"{path}: unreadable manifest ({error!r}); {_repair_hint(path)}."
+        ) from None
+
+
+def _repair_hint(path: Path) -> str:
+    if is_packaged(path):
+        return ("it ships with the installed testopeninference package: reinstall it "
+                "(pip install --force-reinstall testopeninference)")
+    return "delete it and record every golden again (testopeninference record --force, for each convention)"
 
 
 def _render(entries: dict[str, Provenance]) -> str:

@@ -1,8 +1,9 @@
 """Golden span files: one ``opentelemetry.proto.trace.v1.Span`` in protojson form.
 
 The form is what Go's ``protojson.Marshal`` writes, so Go and Python read the
-same files: lowerCamelCase names, enums by name, int64 as strings, fields in
-declaration order; then 2-space indent and a trailing newline. Volatile
+same files: lowerCamelCase names, enums by name, int64 as strings, doubles
+in Go's number form (``go_float``), fields in declaration order; then 2-space
+indent and a trailing newline. Volatile
 fields are cleared before writing (``VOLATILE_FIELDS``), and writes are
 atomic, so re-recording an unchanged cassette changes no byte and no
 half-written file can exist.
@@ -10,8 +11,11 @@ half-written file can exist.
 
 from __future__ import annotations
 
+import decimal
 import json
+import math
 from pathlib import Path
+from typing import Iterator
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -21,6 +25,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder.atomic import write_atomic
+from testopeninference.recorder.file_cache import cached
 from testopeninference.recorder.volatile import clear_volatile
 from testopeninference.recorder.resources import repair_hint
 from testopeninference.errors import GoldenSpanMissingError, InvalidGoldenSpanError
@@ -78,7 +83,69 @@ def normalise_logs(records: list[LogRecord], scope: InstrumentationScope) -> Log
 def to_json(message: Message) -> str:
     """The canonical file text of a span (or any OTLP message, such as ``LogsData``)."""
     data = json_format.MessageToDict(message, preserving_proto_field_name=False)
-    return json.dumps(_in_declaration_order(data, message.DESCRIPTOR), indent=2, ensure_ascii=False) + "\n"
+    return "".join(_dump(_in_declaration_order(data, message.DESCRIPTOR), "")) + "\n"
+
+
+def _dump(value: object, indent: str) -> Iterator[str]:
+    """``json.dumps(value, indent=2, ensure_ascii=False)``, but doubles written as Go's protojson writes them.
+
+    Strings are escaped alike by both (only ``"``, ``\\`` and control characters, as ``\\n`` or ``\\u001f``).
+    """
+    if isinstance(value, dict):
+        if not value:
+            yield "{}"
+            return
+        inner = indent + "  "
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield ("\n" if i == 0 else ",\n") + inner + json.dumps(key, ensure_ascii=False) + ": "
+            yield from _dump(item, inner)
+        yield "\n" + indent + "}"
+    elif isinstance(value, list):
+        if not value:
+            yield "[]"
+            return
+        inner = indent + "  "
+        yield "["
+        for i, item in enumerate(value):
+            yield ("\n" if i == 0 else ",\n") + inner
+            yield from _dump(item, inner)
+        yield "\n" + indent + "]"
+    elif isinstance(value, float):
+        yield go_float(value)
+    else:
+        yield json.dumps(value, ensure_ascii=False)
+
+
+def go_float(number: float) -> str:
+    """A double as Go's protojson writes it (``internal/encoding/json``'s ``appendFloat`` for 64 bits).
+
+    NaN and the infinities are JSON strings; otherwise the shortest digits that read back to the same
+    double (``strconv`` precision -1), in plain form (``0``, ``-0``, ``100000000000000000000``, ``0.000001``),
+    or in exponent form when the size is below 1e-6 or from 1e21 on (``1e+21``, ``1e-7``: Go drops the
+    exponent's leading zero only when it is negative).
+    """
+    if math.isnan(number):
+        return '"NaN"'
+    if math.isinf(number):
+        return '"Infinity"' if number > 0 else '"-Infinity"'
+    sign = "-" if math.copysign(1.0, number) < 0 else ""
+    size = abs(number)
+    if size == 0:
+        return sign + "0"
+    _, digit_tuple, exponent = decimal.Decimal(repr(size)).as_tuple()  # repr: the shortest round-trip digits
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    exponent += len(digit_tuple) - len(digits)  # value = int(digits) * 10**exponent
+    if size < 1e-6 or size >= 1e21:
+        power = exponent + len(digits) - 1
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if power < 0 else '+'}{abs(power):02d}".replace("e-0", "e-")
+    if exponent >= 0:
+        return sign + digits + "0" * exponent
+    point = len(digits) + exponent  # digits before the decimal point
+    if point > 0:
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    return f"{sign}0.{'0' * -point}{digits}"
 
 
 def _in_declaration_order(data: dict, descriptor: Descriptor) -> dict:
@@ -144,11 +211,24 @@ def read_golden_text(path: Path) -> str:
 
 
 def read_span(path: Path) -> Span:
+    """A golden span, parsed once while its file is unchanged (``recorder.file_cache``); each caller gets its own copy."""
+    span = Span()
+    span.CopyFrom(cached(_parse_span, Path(path)))
+    return span
+
+
+def _parse_span(path: Path) -> Span:
     return from_json(read_golden_text(path), path)
 
 
 def read_logs(path: Path) -> LogsData:
-    """A golden's log records; a missing or malformed file is named."""
+    """A golden's log records; a missing or malformed file is named. Cached and copied like ``read_span``."""
+    logs = LogsData()
+    logs.CopyFrom(cached(_parse_logs, Path(path)))
+    return logs
+
+
+def _parse_logs(path: Path) -> LogsData:
     try:
         return json_format.Parse(read_golden_text(path), LogsData())
     except FileNotFoundError:

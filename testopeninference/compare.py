@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from os import PathLike
@@ -62,11 +62,7 @@ def span_differences(
     error = Status.STATUS_CODE_ERROR in (expected.status.code, actual.status.code)
 
     def attributes(prefix: str, want: _Owner, got: _Owner) -> list[str]:
-        lines = _attribute_differences(
-            normalise_attributes(want.attributes, error=error, ignore_keys=ignore),
-            normalise_attributes(got.attributes, error=error, ignore_keys=ignore),
-        )
-        return [prefix + line for line in lines]
+        return [prefix + line for line in _attribute_lines(want.attributes, got.attributes, error, ignore)]
 
     kinds, codes = Span.SpanKind, Status.StatusCode
     status, other = expected.status, actual.status
@@ -135,10 +131,7 @@ def log_record_differences(
         body = _json_difference(_body(record), _body(other))
         if body:
             differences.append(f"{prefix}body: {body}")
-        differences += [prefix + line for line in _attribute_differences(
-            normalise_attributes(record.attributes, ignore_keys=ignore),
-            normalise_attributes(other.attributes, ignore_keys=ignore),
-        )]
+        differences += [prefix + line for line in _attribute_lines(record.attributes, other.attributes, False, ignore)]
     return differences
 
 
@@ -182,15 +175,72 @@ def normalise_attributes(
     ignore = tuple(ignore_keys)
     result: dict[str, object] = {}
     for attribute in attributes:
-        key, value = attribute.key, _python(attribute.value)
-        # The model name of a failed request is whatever the backend echoed, if anything.
-        skip = key in PYTHON_ONLY_KEYS or key in VOLATILE_ATTRIBUTES or (error and key == "llm.model_name")
-        if skip or _is_zero(value) or any(key == p or fnmatchcase(key, p) for p in ignore):
-            continue
-        if isinstance(value, str):
-            value = _normalise_string(key, without_loopback_ports(value))
-        result[key] = value
+        value = _normalised(attribute.key, attribute.value, error, ignore)
+        if value is not _ABSENT:
+            result[attribute.key] = value
     return result
+
+
+_ABSENT = object()  # an attribute the rules ignore, or a zero value (counted as absent)
+_SCALARS = (str, int, float, bool, bytes)
+
+
+def _normalised(key: str, any_value: AnyValue, error: bool, ignore: tuple[str, ...]) -> object:
+    """One attribute's comparable value, or ``_ABSENT`` when the rules leave it out."""
+    value = _python(any_value)
+    # The model name of a failed request is whatever the backend echoed, if anything.
+    skip = key in PYTHON_ONLY_KEYS or key in VOLATILE_ATTRIBUTES or (error and key == "llm.model_name")
+    if skip or _is_zero(value) or any(key == p or fnmatchcase(key, p) for p in ignore):
+        return _ABSENT
+    if isinstance(value, str):
+        return _normalise_string(key, without_loopback_ports(value))
+    return value
+
+
+def _attribute_lines(
+    want: Sequence[KeyValue], got: Sequence[KeyValue], error: bool, ignore: tuple[str, ...]
+) -> list[str]:
+    """``_attribute_differences`` of the normalised attributes, in one pass by key.
+
+    A key whose two values are the same scalar of the same type cannot differ after normalising (the rules
+    depend only on key and value), so it is skipped before any normalising or JSON parsing. Lines come in
+    the same order as ``_attribute_differences`` gives them: the expected keys, then the unexpected ones.
+    """
+    expected = {attribute.key: attribute.value for attribute in want}
+    actual = {attribute.key: attribute.value for attribute in got}
+    if len(expected) != len(want) or len(actual) != len(got):  # a repeated key: its first non-zero value counts
+        return list(_attribute_differences(normalise_attributes(want, error=error, ignore_keys=ignore),
+                                           normalise_attributes(got, error=error, ignore_keys=ignore)))
+    lines: list[str] = []
+    unexpected: dict[str, object] = {}
+    for key, value in expected.items():
+        other = actual.get(key)
+        if other is not None and _same_scalar(value, other):
+            continue
+        mine = _normalised(key, value, error, ignore)
+        theirs = _ABSENT if other is None else _normalised(key, other, error, ignore)
+        if mine is _ABSENT:
+            if theirs is not _ABSENT:
+                unexpected[key] = theirs
+        elif theirs is _ABSENT:
+            lines.append(f"attribute {key!r}: missing (expected {_show(mine)})")
+        else:
+            what = _value_difference(mine, theirs)
+            if what:
+                lines.append(f"attribute {key!r}: {what}")
+    for key, other in actual.items():
+        theirs = unexpected.get(key, _ABSENT) if key in expected else _normalised(key, other, error, ignore)
+        if theirs is not _ABSENT:
+            lines.append(f"attribute {key!r}: unexpected (got {_show(theirs)})")
+    return lines
+
+
+def _same_scalar(one: AnyValue, other: AnyValue) -> bool:
+    """Both the same string, number or flag, by type (NaN is never the same, as in the full comparison)."""
+    kind = one.WhichOneof("value")
+    if kind is None or kind != other.WhichOneof("value") or kind in ("array_value", "kvlist_value"):
+        return False
+    return getattr(one, kind) == getattr(other, kind)
 
 
 def _normalise_string(key: str, value: str) -> object:
@@ -265,24 +315,56 @@ def _value_difference(expected: object, actual: object) -> str | None:
 
 
 def _json_difference(expected: object, actual: object, shown: int = 3) -> str | None:
-    """DeepDiff's findings for two JSON values (numbers by value), the first few by path."""
-    findings = []
-    for report, items in DeepDiff(expected, actual).tree.items():
-        for item in items:
-            if report == "type_changes" and _same_number(item.t1, item.t2):
-                continue  # 7 and 7.0 are one JSON number
-            path = _json_path(item.path(output_format="list"))
-            if report.endswith("_removed"):
-                findings.append(f"{path}: missing (expected {_show(item.t1)})")
-            elif report.endswith("_added"):
-                findings.append(f"{path}: unexpected (got {_show(item.t2)})")
-            else:
-                findings.append(f"{path}: expected {_show(item.t1)}, got {_show(item.t2)}")
+    """DeepDiff's findings for two JSON values (numbers by value), the first few by path.
+
+    Equal values (by the same rules: 7 and 7.0 agree, true and 1 do not) return at once, before any DeepDiff.
+    """
+    if _first_difference(expected, actual, "", strict=False) is None:
+        return None
+    findings = _json_findings(expected, actual, [])
     if not findings:
         return None
     findings.sort()
     more = f" (and {len(findings) - shown} more)" if len(findings) > shown else ""
     return "JSON differs at " + "; ".join(findings[:shown]) + more
+
+
+def _json_findings(expected: object, actual: object, path: list[object]) -> list[str]:
+    """The findings of DeepDiff for the parts that differ, found without running it on the parts that agree.
+
+    Walked here exactly where DeepDiff walks item by item: objects with the same keys, and arrays of one
+    length holding an object or array (it pairs those by index). Anything else (objects whose keys differ,
+    which it may report whole; arrays of plain values, which it aligns with difflib; leaves) is left to it.
+    """
+    pairs: Iterable[tuple[object, object, object]] = ()
+    if isinstance(expected, dict) and isinstance(actual, dict) and expected.keys() == actual.keys():
+        pairs = ((key, value, actual[key]) for key, value in expected.items())
+    elif (isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual)
+          and any(isinstance(item, (dict, list)) for item in (*expected, *actual))):
+        pairs = zip(range(len(expected)), expected, actual)
+    else:
+        return _deepdiff_findings(expected, actual, path)
+    findings: list[str] = []
+    for part, want, got in pairs:
+        if _first_difference(want, got, "", strict=False) is not None:
+            findings += _json_findings(want, got, [*path, part])
+    return findings
+
+
+def _deepdiff_findings(expected: object, actual: object, path: list[object]) -> list[str]:
+    findings = []
+    for report, items in DeepDiff(expected, actual).tree.items():
+        for item in items:
+            if report == "type_changes" and _same_number(item.t1, item.t2):
+                continue  # 7 and 7.0 are one JSON number
+            where = _json_path([*path, *item.path(output_format="list")])
+            if report.endswith("_removed"):
+                findings.append(f"{where}: missing (expected {_show(item.t1)})")
+            elif report.endswith("_added"):
+                findings.append(f"{where}: unexpected (got {_show(item.t2)})")
+            else:
+                findings.append(f"{where}: expected {_show(item.t1)}, got {_show(item.t2)}")
+    return findings
 
 
 def _same_number(left: object, right: object) -> bool:

@@ -5,7 +5,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder import atomic
-from testopeninference.recorder.span_file import from_json, normalise, read_span, to_json, write_span
+from testopeninference.recorder.span_file import from_json, normalise, read_logs, read_span, to_json, write_span
 from testopeninference.errors import InvalidGoldenSpanError
 from tests.helpers import SPANS, need_reference
 
@@ -48,8 +48,12 @@ def test_reference_goldens_round_trip():
 
 
 def test_project_goldens_are_canonical():
-    for path in sorted(SPANS.glob("*.json")):
-        assert to_json(read_span(path)) == path.read_text(), path.name
+    """Every golden of every convention, log records too, is exactly what ``to_json`` (Go's form) writes."""
+    paths = sorted(SPANS.rglob("*.json"))
+    assert len(paths) > 200
+    for path in paths:
+        message = read_logs(path) if path.name.endswith(".logs.json") else read_span(path)
+        assert to_json(message) == path.read_text(), path
 
 
 @pytest.mark.parametrize(
@@ -109,3 +113,41 @@ def test_a_group_write_that_fails_midway_puts_every_file_back(tmp_path: Path, mo
         atomic.write_atomic_group({first: "new", second: "new"})
     assert not first.exists() and second.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["b.yaml"]
+
+
+# What Go's protojson (internal/encoding/json appendFloat, 64 bits) writes for each double.
+GO_DOUBLES = [
+    (0.0, "0"), (-0.0, "-0"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (1e-7, "1e-7"),
+    (1e-6, "0.000001"), (0.1, "0.1"), (123456789.125, "123456789.125"), (100.0, "100"), (3.5, "3.5"),
+    (-1.5e-7, "-1.5e-7"), (1.5e-10, "1.5e-10"), (1.234e-6, "0.000001234"), (9.999999999999999e20, "999999999999999900000"),
+    (5e-324, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"), (0.06246566399931908, "0.06246566399931908"),
+    (float("nan"), '"NaN"'), (float("inf"), '"Infinity"'), (float("-inf"), '"-Infinity"'),
+]
+
+
+@pytest.mark.parametrize(("number", "go"), GO_DOUBLES, ids=[go for _, go in GO_DOUBLES])
+def test_doubles_are_written_as_go_protojson_writes_them(number: float, go: str):
+    from testopeninference.recorder.span_file import go_float
+
+    assert go_float(number) == go
+
+
+def test_a_span_with_tricky_numbers_is_byte_for_byte_gos_multiline_protojson():
+    span = Span(name="n", flags=256)
+    for key, value in [("zero", 0.0), ("minus-zero", -0.0), ("big", 1e21), ("tiny", 1e-7), ("nan", float("nan"))]:
+        span.attributes.add(key=key).value.double_value = value
+    span.attributes.add(key="int64").value.int_value = 9007199254740993
+    span.attributes.add(key="text").value.string_value = 'a "q" \\ \n\t\x01 é <&>'
+    keys = ["zero", "minus-zero", "big", "tiny", "nan"]
+    values = ["0", "-0", "1e+21", "1e-7", '"NaN"']
+    doubles = "".join(
+        f'    {{\n      "key": "{key}",\n      "value": {{\n        "doubleValue": {value}\n      }}\n    }},\n'
+        for key, value in zip(keys, values)
+    )
+    assert to_json(span) == (
+        '{\n  "flags": 256,\n  "name": "n",\n  "attributes": [\n' + doubles +
+        '    {\n      "key": "int64",\n      "value": {\n        "intValue": "9007199254740993"\n      }\n    },\n'
+        '    {\n      "key": "text",\n      "value": {\n'
+        '        "stringValue": "a \\"q\\" \\\\ \\n\\t\\u0001 é <&>"\n      }\n    }\n  ]\n}\n'
+    )
+    assert from_json(to_json(span)).attributes[1].value.double_value == 0.0
