@@ -22,9 +22,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.resources import is_packaged
 from testopeninference.recorder.volatile import VOLATILE_ATTRIBUTES, without_loopback_ports
-from testopeninference.errors import SpanMismatchError
+from testopeninference.errors import SpanMismatchError, TestOpenInferenceError
 from testopeninference.span_input import as_log_records, as_span
 
 __all__ = [
@@ -96,11 +97,25 @@ def assert_span_equal(
     differences = span_differences(expected, actual, ignore_keys=ignore_keys)
     if not differences:
         return
-    source = f"golden {golden}" if golden is not None else "the expected span"
+    golden_file = _golden_file(golden) if golden is not None else None
+    source = f"golden {golden_file}" if golden_file is not None else "the expected span"
     lines = [f"span differs from {source}", *(f"  {line}" for line in differences)]
-    if golden is not None:
-        lines.append(mismatch_hint(golden))
+    if golden_file is not None:
+        lines.append(mismatch_hint(golden_file))
     raise SpanMismatchError("\n".join(lines))
+
+
+def _golden_file(golden: str | PathLike[str]) -> Path:
+    """``golden`` as a file: a cassette name (``"chat-basic"``) stands for its golden under the current settings."""
+    path = Path(golden)
+    if path.suffix == ".json" or len(path.parts) > 1 or path.exists():
+        return path
+    from testopeninference.goldens import golden_location  # the API layer above; only for this message
+
+    try:
+        return golden_location(Settings.from_env(record_mode=RecordMode.NONE), str(golden)).path
+    except TestOpenInferenceError:
+        return path
 
 
 def mismatch_hint(golden: str | PathLike[str]) -> str:

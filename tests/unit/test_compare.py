@@ -539,3 +539,19 @@ def test_json_string_bodies_compare_as_data_and_logs_data_is_accepted():
 def test_assert_log_records_equal_names_the_golden():
     with pytest.raises(AssertionError, match="log records differ from golden g.logs.json\n  log records: expected 1"):
         assert_log_records_equal([log_record("e", {})], [], golden="g.logs.json")
+
+
+def test_a_cassette_name_as_golden_names_its_file_and_the_advice_fits_where_it_comes_from(monkeypatch) -> None:
+    from testopeninference.recorder import resources
+    from tests.helpers import SPANS
+
+    with pytest.raises(AssertionError) as raised:
+        assert_span_equal(span({"a": 1}), span({"a": 2}), golden="chat-basic")
+    lines = str(raised.value).splitlines()
+    assert lines[0] == f"span differs from golden {SPANS / 'chat-basic.json'}"
+    assert lines[-1].startswith("If the golden is out of date, re-record it: testopeninference record --force chat-basic")
+    monkeypatch.setattr(resources, "INSTALLED", True)  # as from a wheel: the golden ships with the package
+    monkeypatch.setattr(resources, "ROOT", SPANS.parent)
+    with pytest.raises(AssertionError) as raised:
+        assert_span_equal(span({"a": 1}), span({"a": 2}), golden="chat-basic")
+    assert str(raised.value).splitlines()[-1].startswith("The golden ships with testopeninference")
