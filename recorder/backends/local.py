@@ -51,7 +51,7 @@ class LocalBackend(ProxyBackend):
                 [python, str(self.settings.proxy_script), "--fd", str(listener.fileno()),
                  "--convention", self.settings.convention, "--lifeline", self._lifeline.address],
                 pass_fds=(listener.fileno(),),
-                env=proxy_environment(env, os.environ),
+                env=self._environment(env),
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 cwd=self.settings.proxy_script.parent,
@@ -79,6 +79,14 @@ class LocalBackend(ProxyBackend):
         if not settings.allow_version_mismatch:
             check_pinned_versions(settings.requirements_file)
         return sys.executable
+
+    def _environment(self, explicit: Mapping[str, str]) -> dict[str, str]:
+        """The allow-listed environment; in its own virtualenv, nothing of this interpreter's module path."""
+        env = proxy_environment(explicit, os.environ)
+        if self._isolated:
+            for name in ISOLATED_DROPS:
+                env.pop(name, None)
+        return env
 
     def package_versions(self, names: tuple[str, ...]) -> dict[str, str]:
         """Versions the proxy runs with: the pins in its own virtualenv, else those installed here."""
@@ -112,6 +120,10 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
     except ProcessLookupError:
         pass
+
+
+ISOLATED_DROPS = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONNOUSERSITE")
+"""What would put the user's packages (another ``openai``, say) in front of the proxy's pinned ones."""
 
 
 def _to_stderr(line: str) -> None:

@@ -61,7 +61,11 @@ def test_list_says_where_each_golden_comes_from(gateway_repo: Path):
     assert len(rows) == len(list(CASSETTES.glob("*.yaml"))) + 1
 
 
-def test_the_proxy_runs_in_its_own_virtualenv_made_once(tmp_path: Path, capfd):
+def test_the_proxy_runs_in_its_own_virtualenv_made_once(tmp_path: Path, capfd, monkeypatch):
+    shadow = tmp_path / "shadow"  # the user's module path must not reach the proxy's own environment
+    (shadow / "openai").mkdir(parents=True)
+    (shadow / "openai" / "__init__.py").write_text("raise ImportError('the user PYTHONPATH reached the proxy')\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow))
     cache = tmp_path / "cache"
     settings = Settings(spans_dir=tmp_path / "spans", proxy_env="isolated", cache_dir=cache)
     with SpanRecorder(settings) as recorder:
