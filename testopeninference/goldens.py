@@ -137,9 +137,10 @@ def golden_location(settings: Settings, cassette: str, endpoint: Endpoint | None
         if mode is RecordMode.ALL and own not in _rerecorded:
             _recorded(_recorder(settings).record(cassette, force=True))
             _rerecorded.add(own)
+            location = layers.golden_location(settings, convention, loaded.path)
         elif mode is RecordMode.MISSING and not location.path.exists():
             _recorded(_recorder(settings).record(cassette))
-    location = layers.golden_location(settings, convention, loaded.path)
+            location = layers.golden_location(settings, convention, loaded.path)
     if not location.path.exists():
         raise GoldenSpanMissingError(missing_golden_message(location, convention.name, cassette, loaded.path))
     return location
@@ -148,6 +149,8 @@ def golden_location(settings: Settings, cassette: str, endpoint: Endpoint | None
 def missing_golden_message(location: GoldenLocation, convention: str, cassette: str, cassette_path: Path) -> str:
     """Advice that fits: a cassette of the packaged library, or one of the user's own."""
     option = "" if convention == "openinference" else f" --convention {convention}"
+    if location.spans_dir != Settings.from_env().spans_dir:  # not where the command would look by itself
+        option += f" --spans-dir {location.spans_dir}"
     how = (f"`testopeninference record{option} {cassette}` or run pytest with `--record-spans`"
            f"{'' if convention == 'openinference' else f' --span-convention {convention}'}")
     if layers.source_label(cassette_path) == "package" and resources.INSTALLED:

@@ -35,7 +35,8 @@ def test_packaged_goldens_serve_until_the_user_records_their_own(gateway_repo: P
         get_span("chat-my-gateway", **dirs)
     message = str(raised.value)
     assert str(gateway_repo / "spans" / "chat-my-gateway.json") in message
-    assert "testopeninference record chat-my-gateway" in message and "--record-spans" in message
+    assert f"testopeninference record --spans-dir {gateway_repo / 'spans'} chat-my-gateway" in message
+    assert "--record-spans" in message
     assert get_span("chat-my-gateway", record=True, **dirs).name == "ChatCompletion"
     assert (gateway_repo / "spans" / "chat-my-gateway.json").read_bytes() == (SPANS / "chat-basic.json").read_bytes()
 

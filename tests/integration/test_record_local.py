@@ -72,7 +72,7 @@ def test_deleted_golden_is_rerecorded_through_the_api(tmp_path: Path):
     with pytest.raises(GoldenSpanMissingError) as raised:
         get_span("chat-streaming", spans_dir=spans, record=False)
     assert str(spans / "chat-streaming.json") in str(raised.value)
-    assert "testopeninference record chat-streaming" in str(raised.value)
+    assert f"testopeninference record --spans-dir {spans} chat-streaming" in str(raised.value)
     assert "--record-spans" in str(raised.value) and "test_get_all_spans" not in str(raised.value)
     span = get_span("chat-streaming", spans_dir=spans, record=True)
     assert span.name == "ChatCompletion"
