@@ -192,11 +192,9 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {"upstream": Upstream.from_env(env)}
         project = project_settings(Path.cwd() if start is None else start)
-        if resources.INSTALLED:
-            root = project.pop("root")
+        root = project.pop("root")
+        if resources.INSTALLED:  # a checkout's own folders are the defaults already
             values.update(cassettes_dir=root / "cassettes", spans_dir=root / "spans")
-        else:
-            project.pop("root")
         values.update(project)
         if CASSETTES_DIR in env:
             values["cassettes_dir"] = Path(env[CASSETTES_DIR])
@@ -245,16 +243,12 @@ class Settings:
     @property
     def cassette_dirs(self) -> tuple[Path, ...]:
         """Where cassettes are looked up, in order: the user's directory, then the packaged library."""
-        if self.library and not _same_dir(self.cassettes_dir, resources.CASSETTES):
+        if self.library and os.path.abspath(self.cassettes_dir) != os.path.abspath(resources.CASSETTES):
             return (self.cassettes_dir, resources.CASSETTES)
         return (self.cassettes_dir,)
 
 
 PROXY_ENVS = ("auto", "isolated", "current")
-
-
-def _same_dir(one: Path, other: Path) -> bool:
-    return os.path.normcase(os.path.abspath(one)) == os.path.normcase(os.path.abspath(other))
 
 
 _POSITIVE_INTS = {MAX_SPANS: "max_spans", REQUESTS_KEPT: "requests_kept", MAX_CONNECTIONS: "max_connections"}

@@ -23,7 +23,6 @@ from testopeninference.recorder.conventions import Convention
 class GoldenLocation:
     path: Path  # the span file; may not exist yet
     spans_dir: Path  # the directory it belongs to (its manifest.yaml is there)
-    packaged: bool  # shipped inside the installed package: read-only
 
 
 def cassette_library(settings: Settings) -> CassetteLibrary:
@@ -33,17 +32,16 @@ def cassette_library(settings: Settings) -> CassetteLibrary:
 
 def golden_location(settings: Settings, convention: Convention, cassette_path: Path) -> GoldenLocation:
     """Where the golden of the cassette at ``cassette_path`` is read from (the user's, when none exists)."""
-    own = GoldenLocation(convention.span_path(settings.spans_dir, _stem(cassette_path)), settings.spans_dir,
-                         resources.is_packaged(settings.spans_dir))
-    if own.path.exists() or not settings.library or not resources._inside(cassette_path, resources.CASSETTES):
+    own = GoldenLocation(convention.span_path(settings.spans_dir, _stem(cassette_path)), settings.spans_dir)
+    if own.path.exists() or not settings.library or not resources.inside(cassette_path, resources.CASSETTES):
         return own
-    shipped = convention.span_path(resources.SPANS, _stem(cassette_path))
-    return GoldenLocation(shipped, resources.SPANS, resources.INSTALLED) if shipped.exists() else own
+    shipped = GoldenLocation(convention.span_path(resources.SPANS, _stem(cassette_path)), resources.SPANS)
+    return shipped if shipped.path.exists() else own
 
 
 def source_label(path: Path) -> str:
     """``package`` for a cassette or golden of the packaged library, ``project`` for the user's own."""
-    return "package" if resources._inside(path, resources.CASSETTES) or resources._inside(path, resources.SPANS) else "project"
+    return "package" if resources.inside(path, resources.CASSETTES) or resources.inside(path, resources.SPANS) else "project"
 
 
 def _stem(cassette_path: Path) -> str:

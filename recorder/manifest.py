@@ -19,7 +19,7 @@ import yaml
 from testopeninference.recorder.atomic import write_atomic
 from testopeninference.recorder.file_cache import cached
 from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
-from testopeninference.recorder.resources import is_packaged
+from testopeninference.recorder.resources import REINSTALL_HINT, is_packaged
 from testopeninference.errors import InvalidGoldenSpanError
 
 MANIFEST_NAME = "manifest.yaml"
@@ -108,8 +108,7 @@ def _parse(path: Path) -> dict[str, Provenance]:
 
 def _repair_hint(path: Path) -> str:
     if is_packaged(path):
-        return ("it ships with the installed testopeninference package: reinstall it "
-                "(pip install --force-reinstall testopeninference)")
+        return REINSTALL_HINT
     return "delete it and record every golden again (testopeninference record --force, for each convention)"
 
 

@@ -38,7 +38,7 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
     return home / ".cache" / "testopeninference"
 
 
-def environment_key(requirements: Path, python: str = sys.executable) -> str:
+def environment_key(requirements: Path) -> str:
     """Name of the environment for these pins and this interpreter's version."""
     pins = "\n".join(f"{name}=={version}" for name, version in sorted(read_pins(requirements).items()))
     digest = hashlib.sha256(pins.encode()).hexdigest()[:16]

@@ -27,9 +27,13 @@ PROXY = ROOT / "proxy" if INSTALLED else ROOT
 """The folder of ``openai_proxy.py``, ``requirements.txt`` and ``Dockerfile``."""
 
 
+REINSTALL_HINT = ("it ships with the installed testopeninference package: reinstall it "
+                  "(pip install --force-reinstall testopeninference)")
+
+
 def is_packaged(path: Path) -> bool:
     """Whether ``path`` lies inside the installed package: such files are read, never written."""
-    return INSTALLED and _inside(path, ROOT)
+    return INSTALLED and inside(path, ROOT)
 
 
 def refuse_packaged(spans_dir: Path) -> None:
@@ -45,12 +49,12 @@ def refuse_packaged(spans_dir: Path) -> None:
 def repair_hint(golden: Path | str) -> str:
     """What to do about an unreadable golden: reinstall a packaged one, re-record one's own."""
     if is_packaged(Path(golden)):
-        return ("it ships with the installed testopeninference package: reinstall it "
-                "(pip install --force-reinstall testopeninference)")
+        return REINSTALL_HINT
     name = Path(golden).name.removesuffix(".json").removesuffix(".logs")
     return f"delete it and record it again (testopeninference record --force {name}, or pytest --record-spans)"
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (paths made absolute, links not followed)."""
     path_text, folder_text = os.path.abspath(path), os.path.abspath(folder)
     return path_text == folder_text or path_text.startswith(folder_text.rstrip(os.sep) + os.sep)
