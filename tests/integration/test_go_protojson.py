@@ -11,7 +11,9 @@ by .ci/run): there they must run.
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -30,6 +32,12 @@ GOPATHS = (Path("/usr/share/gocode"),)  # where Debian's golang-*-dev packages p
 TRICKY_DOUBLES = [0.0, -0.0, 1e21, 1e20, 1e-7, 1e-6, 5e-324, 1.7976931348623157e308, 123456789.125, 0.1,
                   -1.5e-7, 2.5e-300, 9.999999999999999e20, float("nan"), float("inf"), float("-inf")]
 TRICKY_INTS = [0, 1, -1, 2**53 + 1, 2**63 - 1, -(2**63)]
+
+
+def random_doubles(count: int) -> list[float]:
+    """Doubles from random bit patterns (a fixed seed): every exponent, subnormals, NaN payloads."""
+    generator = random.Random(13)
+    return [struct.unpack("<d", generator.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(count)]
 
 
 def skip_unless_required(reason: str) -> None:
@@ -101,7 +109,7 @@ def tricky_span() -> Span:
                 kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=2**64 - 1, end_time_unix_nano=2**63,
                 flags=2**32 - 1, dropped_attributes_count=2**32 - 1,
                 status=Status(code=Status.STATUS_CODE_ERROR, message="boom"))
-    for i, number in enumerate(TRICKY_DOUBLES):
+    for i, number in enumerate(TRICKY_DOUBLES + random_doubles(2000)):
         span.attributes.add(key=f"double.{i}").value.double_value = number
     for i, number in enumerate(TRICKY_INTS):
         span.attributes.add(key=f"int.{i}").value.int_value = number
