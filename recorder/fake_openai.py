@@ -286,7 +286,7 @@ class CassetteReplayer:
             f"no {CASSETTE_HEADER} header and no cassette in {self.library.directory} matches "
             f"{request.method} {request.path}."
         )
-        closest = min(compared, key=lambda item: (len(item[2].differences), len(item[2].body_keys)), default=None)
+        closest = min(compared, key=lambda item: _distance(item[2]), default=None)
         result = MatchResult()
         if closest is not None:
             name, cassette, result = closest
@@ -327,6 +327,14 @@ class CassetteReplayer:
             self._refusals += 1
         content_type, body = openai_error_body(status, message, code)
         return ReplayResponse(status, [("Content-Type", content_type)], (body,))
+
+
+def _distance(result: MatchResult) -> tuple[int, int, int]:
+    """How far a cassette is from a request: failing matchers other than the body's (method, path), then
+    differing body keys, then how much text it takes to say what differs (an added key reads shorter than a
+    changed message)."""
+    others = sum(not line.startswith("body: ") for line in result.differences)
+    return others, len(result.body_keys), sum(map(len, result.differences))
 
 
 _TOO_DEEP = "the request's JSON body nests too deeply to compare"
