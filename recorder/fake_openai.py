@@ -349,8 +349,8 @@ def tolerance_hint(result: MatchResult) -> str:
         options = " ".join(f"--ignore-body-key {key}" for key in keys)
         return (
             f"The gateway changed the request. If the change is harmless, tolerate it with "
-            f"ignore_body_keys={json.dumps(list(keys))} (FakeOpenAI, the fake_openai fixture's "
-            f"testopeninference_ignore_body_keys ini option) or `testopeninference serve {options}`; "
+            f"ignore_body_keys={json.dumps(list(keys))} (FakeOpenAI, or for the fake_openai fixture pytest "
+            f"{options} or [tool.testopeninference] ignore-body-keys) or `testopeninference serve {options}`; "
             "otherwise make the gateway send the cassette's request unchanged."
         )
     return "The gateway changed the request: make it send the cassette's method, path and body unchanged."

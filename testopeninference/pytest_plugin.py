@@ -25,6 +25,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder.config import CONVENTION, RECORD_SPANS, Settings
 from testopeninference.recorder.conventions import CONVENTIONS
+from testopeninference.recorder.matchers import parse_ignore_body_keys
 from testopeninference.compare import span_differences
 from testopeninference.errors import TestOpenInferenceError
 from testopeninference.recorder.session import RecordResult
@@ -149,6 +150,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     golden = GoldenSession(options("record_spans"), options("span_convention"))
     golden.report_to(session.config)
     session.config.stash[_SESSION] = golden
+    try:
+        ignore_body_keys(session.config)
+    except TestOpenInferenceError as error:  # a malformed key: one usage error, not one per test
+        raise pytest.UsageError(f"testopeninference: {error}") from None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -192,10 +197,7 @@ def fake_openai(pytestconfig: pytest.Config) -> Iterator[FakeOpenAI]:
 
     A test during which it refused a request fails at teardown, quoting each refusal."""
     settings = pytestconfig.stash[_SESSION].settings
-    try:
-        server = FakeOpenAI(*settings.cassette_dirs, ignore_body_keys=ignore_body_keys(pytestconfig))
-    except TestOpenInferenceError as error:  # a malformed key: say where it came from
-        raise pytest.UsageError(f"testopeninference: {error}") from None
+    server = FakeOpenAI(*settings.cassette_dirs, ignore_body_keys=ignore_body_keys(pytestconfig))
     pytestconfig.stash[_FAKE_OPENAI] = server
     server.start()
     yield server
@@ -204,10 +206,10 @@ def fake_openai(pytestconfig: pytest.Config) -> Iterator[FakeOpenAI]:
 
 def ignore_body_keys(config: pytest.Config) -> list[str]:
     """The tolerated body keys: ``[tool.testopeninference] ignore-body-keys``, the ini option and
-    ``--ignore-body-key``, all of them."""
+    ``--ignore-body-key``, all of them (checked at the session's start)."""
     settings = config.stash[_SESSION].settings
     keys = [*settings.ignore_body_keys, *config.getini(IGNORE_BODY_KEYS_INI), *config.getoption("ignore_body_keys")]
-    return list(dict.fromkeys(keys))
+    return list(parse_ignore_body_keys(keys))
 
 
 @pytest.fixture(autouse=True)
