@@ -177,6 +177,7 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     idle_timeout: float = 5.0
+    ignore_body_keys: tuple[str, ...] = ()  # request body keys the fake server tolerates (pyproject only)
 
     def connection_limits(self) -> ConnectionLimits:
         """What the fake server and the collector allow each client."""

@@ -3,8 +3,10 @@
 ``CassetteReplayer.handle`` is the whole replay logic, a function from request
 to response (unit tests need no sockets); ``FakeOpenAIServer`` is a thin
 HTTP shell around it, bound to 127.0.0.1. The cassette is chosen by the
-``X-Cassette-Name`` header; without one, the first cassette whose request
-matches is replayed. Event streams are written event by event, flushed after
+``X-Cassette-Name`` header; without one (gateways drop unknown headers), by a
+unique body match: two or more equally good candidates are an error naming
+them, never the first. ``GET /v1/models`` (and Azure's deployments listing) is
+answered from the models the cassettes use. Event streams are written event by event, flushed after
 each, as the real API streams them.
 """
 
@@ -18,12 +20,13 @@ import itertools
 import json
 import threading
 from collections import Counter
-from typing import Any
+from email.utils import formatdate
+from typing import Any, Callable, Iterable, Optional
 
 from testopeninference.recorder.cassette import Cassette, CassetteLibrary, validate_name
-from testopeninference.recorder.live import LiveRecorder
 from testopeninference.recorder.loopback import BackgroundServer, ClientGone, ConnectionLimits, RequestError, receive_body, send_error
-from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, mismatches
+from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, MatchOn, MatchResult, RequestMatcher
+from testopeninference.recorder.model_listing import listing_reply
 from testopeninference.errors import CassetteError, CassetteNotFoundError, InvalidCassetteError, TestOpenInferenceError
 
 CASSETTE_HEADER = "X-Cassette-Name"
@@ -56,14 +59,43 @@ class ReplayResponse:
             headers.append((b"content-length", str(len(self.payload)).encode()))
         return headers
 
+    @functools.cached_property
+    def default_header_names(self) -> tuple[bytes, ...]:
+        """``date`` and ``server`` where the reply has none of its own (the server adds them, once each)."""
+        present = {key.lower() for key, _ in self.wire_headers}
+        return tuple(name for name in (b"date", b"server") if name not in present)
+
+
+def _default_headers(names: tuple[bytes, ...]) -> list[tuple[bytes, bytes]]:
+    """uvicorn's own Date and Server values (it is told to add none itself, so a cassette's are never doubled)."""
+    values = {b"date": lambda: formatdate(usegmt=True).encode(), b"server": lambda: b"uvicorn"}
+    return [(name, values[name]()) for name in names]
+
 
 @dataclasses.dataclass(frozen=True)
 class ReplayError:
-    """A request the replayer could not serve, kept so the recorder can report it."""
+    """A request the replayer refused: public through ``errors()``, so a gateway test can say why it failed.
 
-    cassette: str | None
+    ``differences`` are the failing matchers' lines (for a request no cassette matched, against the closest
+    one); ``body_keys`` the differing body keys in ``ignore_body_keys`` form (``tools.*.strict``).
+    """
+
+    cassette: str | None  # the cassette the request named (None: no header, and no unique body match)
+    method: str
+    path: str
     status: int
-    message: str
+    reason: str
+    differences: tuple[str, ...] = ()
+    body_keys: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line for a test report."""
+        return f"{self.method} {self.path} -> {self.status} (cassette {self.cassette or 'none'}): {self.reason}"
+
+
+OnMissing = Callable[[str, IncomingRequest], Optional[Cassette]]
+"""Called with a cassette name no file holds and the request; returns the cassette to replay (e.g. recorded
+from a live API, ``recorder.live``) or None for the usual "cassette not found" error."""
 
 
 def split_events(body: str) -> list[str]:
@@ -81,109 +113,187 @@ def split_events(body: str) -> list[str]:
 
 
 class CassetteReplayer:
-    """Turns a request into the recorded response of the matching cassette."""
+    """Turns a request into the recorded response of the matching cassette.
+
+    ``match_on`` (matcher names or callables) and ``ignore_body_keys`` are this replayer's own
+    (``recorder.matchers.RequestMatcher``); ``on_missing`` answers for a named cassette no file holds.
+    """
 
     def __init__(
         self,
         library: CassetteLibrary,
-        match_on: tuple[str, ...] = DEFAULT_MATCH_ON,
-        live: LiveRecorder | None = None,
+        match_on: MatchOn = DEFAULT_MATCH_ON,
+        *,
+        ignore_body_keys: Iterable[str] = (),
+        on_missing: OnMissing | None = None,
         requests_kept: int = DEFAULT_REQUESTS_KEPT,
     ) -> None:
         self.library = library
-        self.match_on = match_on
-        self.live = live  # records missing cassettes from a real API when set
+        self.matcher = RequestMatcher(match_on, ignore_body_keys)
+        # Ranks body matches without a header: the fewest tolerated differences wins.
+        self._exact = RequestMatcher(match_on) if self.matcher.ignore_body_keys else self.matcher
+        self.on_missing = on_missing
         self.requests_kept = requests_kept
         self.play_counts: Counter[str] = Counter()
-        # The latest requests per cassette name (headers included, for trace propagation checks), numbered
+        # The latest requests per cassette (headers included, for trace propagation checks), numbered
         # in arrival order: a long session keeps a bounded number, not every body it was ever sent.
         self._received: dict[str | None, collections.deque[tuple[int, IncomingRequest]]] = {}
         self._arrivals = itertools.count()
-        self._errors: list[ReplayError] = []
+        self._errors: collections.deque[tuple[int, ReplayError]] = collections.deque(maxlen=_ERRORS_KEPT)
+        self._refusals = 0  # every refusal so far, kept or not: marks where a test's refusals begin
         self._replays: dict[str, tuple[Cassette, ReplayResponse]] = {}  # per name, while the cassette is the same
         self._lock = threading.Lock()
+        self._missing_lock = threading.Lock()  # one on_missing call at a time, even with concurrent requests
+
+    @property
+    def ignore_body_keys(self) -> tuple[str, ...]:
+        return self.matcher.ignore_body_keys
 
     @property
     def received(self) -> list[IncomingRequest]:
-        """The requests kept (the latest ``requests_kept`` per cassette name), in arrival order."""
+        """The requests kept (the latest ``requests_kept`` per cassette), in arrival order, each with the
+        cassette it was attributed to (``.cassette``)."""
         with self._lock:
             numbered = [item for kept in self._received.values() for item in kept]
         return [request for _, request in sorted(numbered, key=lambda item: item[0])]
 
     def handle(self, request: IncomingRequest) -> ReplayResponse:
         name = request.headers.get(CASSETTE_HEADER.lower())
-        self._keep(name, request)
-        if not name:
-            return self._handle_unnamed(request)
+        if name:
+            response, attributed = self._handle_named(name, request), name
+        else:
+            response, attributed = self._handle_unnamed(request)
+        self._keep(dataclasses.replace(request, cassette=attributed))
+        return response
+
+    def _handle_named(self, name: str, request: IncomingRequest) -> ReplayResponse:
         try:
             validate_name(name)
         except InvalidCassetteError as error:  # a client's mistake, not a broken cassette
-            return self._error(name[:200], 400, "cassette_name_invalid", str(error))
+            return self._error(name[:200], request, 400, "cassette_name_invalid", str(error))
         try:
             cassette = self.library.load(name)
         except CassetteNotFoundError as error:
-            if self.live is None:
+            if self.on_missing is None:
                 hint = "Check the X-Cassette-Name header, or set OPENAI_API_KEY to record it from the live API."
-                return self._error(name, 500, "cassette_not_found", f"{error} {hint}")
-            return self._record_live(name, request)
+                return self._error(name, request, 500, "cassette_not_found", f"{error} {hint}")
+            return self._fill_missing(name, request, error)
         except CassetteError as error:
-            return self._error(name, 500, "cassette_invalid", str(error))
+            return self._error(name, request, 500, "cassette_invalid", str(error))
         except OSError as error:  # a name the file system refuses, such as one over 255 bytes
             message = f"cassette name {name[:80]!r}... cannot be a file name ({error.strerror}); use a shorter name"
-            return self._error(name, 400, "cassette_name_invalid", message)
+            return self._error(name, request, 400, "cassette_name_invalid", message)
         try:
-            differences = mismatches(cassette.request, request, self.match_on)
+            result = self.matcher.compare(cassette.request, request)
         except RecursionError:
-            return self._error(name, 400, "body_too_deep", "the request's JSON body nests too deeply to compare")
+            return self._error(name, request, 400, "body_too_deep", _TOO_DEEP)
         except ValueError as error:  # the cassette's own request body is not JSON
             message = f"cassette {cassette.path} cannot be matched: its request body is not JSON ({error})"
-            return self._error(name, 500, "cassette_invalid", message)
-        if differences:
-            detail = "; ".join(differences)
-            message = (
-                f"request does not match cassette {cassette.path}: {detail}. "
-                "Send the cassette's request unchanged, or delete the cassette to record it again."
-            )
-            return self._error(name, 409, "cassette_mismatch", message)
+            return self._error(name, request, 500, "cassette_invalid", message)
+        if result:
+            message = f"request does not match cassette {cassette.path}: {'; '.join(result.differences)}. "
+            return self._error(name, request, 409, "cassette_mismatch", message + tolerance_hint(result), result)
         return self._replay(cassette)
 
-    def _keep(self, name: str | None, request: IncomingRequest) -> None:
+    def _keep(self, request: IncomingRequest) -> None:
         with self._lock:
-            if name not in self._received:
-                self._received[name] = collections.deque(maxlen=self.requests_kept)
-            self._received[name].append((next(self._arrivals), request))
+            if request.cassette not in self._received:
+                self._received[request.cassette] = collections.deque(maxlen=self.requests_kept)
+            self._received[request.cassette].append((next(self._arrivals), request))
 
-    def _record_live(self, name: str, request: IncomingRequest) -> ReplayResponse:
+    def _fill_missing(self, name: str, request: IncomingRequest, missing: CassetteNotFoundError) -> ReplayResponse:
+        assert self.on_missing is not None
         try:
-            with self._lock:  # one live call per missing cassette, even with concurrent requests
+            with self._missing_lock:  # a second request for the same name replays what the first one got
                 cassette = self.library.load(name) if self.library.path(name).exists() else None
-                cassette = cassette or self.live.record(name, request)
+                cassette = cassette or self.on_missing(name, request)
         except TestOpenInferenceError as error:
-            return self._error(name, 502, "live_recording_failed", str(error))
+            return self._error(name, request, 502, "live_recording_failed", str(error))
+        if cassette is None:
+            return self._error(name, request, 500, "cassette_not_found", str(missing))
         return self._replay(cassette)
+
+    def errors(self) -> list[ReplayError]:
+        """Every refused request still kept (the latest 1000), oldest first; reading them removes nothing."""
+        with self._lock:
+            return [error for _, error in self._errors]
+
+    @property
+    def refusal_count(self) -> int:
+        """How many requests were refused so far (a mark for ``errors_since``)."""
+        with self._lock:
+            return self._refusals
+
+    def errors_since(self, mark: int) -> list[ReplayError]:
+        """The refusals after ``refusal_count`` was ``mark`` (those still kept)."""
+        with self._lock:
+            return [error for number, error in self._errors if number >= mark]
 
     def take_errors(self, cassette: str) -> list[ReplayError]:
-        """Remove and return the errors recorded for one cassette name."""
+        """Remove and return the errors recorded for one cassette name (the recorder's check per golden)."""
         with self._lock:
-            taken = [e for e in self._errors if e.cassette == cassette]
-            self._errors = [e for e in self._errors if e.cassette != cassette]
+            taken = [error for _, error in self._errors if error.cassette == cassette]
+            kept = [item for item in self._errors if item[1].cassette != cassette]
+            self._errors.clear()
+            self._errors.extend(kept)
         return taken
 
-    def _handle_unnamed(self, request: IncomingRequest) -> ReplayResponse:
+    def _handle_unnamed(self, request: IncomingRequest) -> tuple[ReplayResponse, str | None]:
+        """A unique body match, a model listing, or an error naming the candidates (or the closest cassette)."""
+        try:
+            compared = self._compare_all(request)
+        except RecursionError:
+            return self._error(None, request, 400, "body_too_deep", _TOO_DEEP), None
+        matching = [(name, cassette) for name, cassette, result in compared if not result]
+        best = self._best(matching, request)
+        if len(best) == 1:
+            name, cassette = best[0]
+            return self._replay(cassette), name
+        if len(best) > 1:
+            names = ", ".join(name for name, _ in best)
+            message = (
+                f"no {CASSETTE_HEADER} header and {len(best)} cassettes match {request.method} {request.path} "
+                f"equally: {names}. Send the header {CASSETTE_HEADER}: <cassette name> to choose one "
+                "(the gateway must pass it upstream), or tolerate fewer body keys."
+            )
+            return self._error(None, request, 409, "cassette_ambiguous", message), None
+        listing = listing_reply(self.library, request.method, request.path)
+        if listing is not None:
+            return ReplayResponse(listing.status, [("Content-Type", "application/json")], (listing.body,)), None
+        return self._no_match(request, compared), None
+
+    def _compare_all(self, request: IncomingRequest) -> list[tuple[str, Cassette, MatchResult]]:
+        compared = []
         for name in self.library.names():
             try:
                 cassette = self.library.load(name)
-                if not mismatches(cassette.request, request, self.match_on):
-                    return self._replay(cassette)
-            except RecursionError:
-                return self._error(None, 400, "body_too_deep", "the request's JSON body nests too deeply to compare")
+                compared.append((name, cassette, self.matcher.compare(cassette.request, request)))
             except (CassetteError, ValueError):  # a broken cassette spoils only requests for itself
                 continue
+        return compared
+
+    def _best(self, matching: list[tuple[str, Cassette]], request: IncomingRequest) -> list[tuple[str, Cassette]]:
+        """The matches with the fewest tolerated body differences (all of them when nothing is tolerated)."""
+        if len(matching) < 2 or self._exact is self.matcher:
+            return matching
+        ranked = [(len(self._exact.compare(cassette.request, request).body_keys), name, cassette)
+                  for name, cassette in matching]
+        fewest = min(rank for rank, _, _ in ranked)
+        return [(name, cassette) for rank, name, cassette in ranked if rank == fewest]
+
+    def _no_match(self, request: IncomingRequest, compared: list[tuple[str, Cassette, MatchResult]]) -> ReplayResponse:
         message = (
             f"no {CASSETTE_HEADER} header and no cassette in {self.library.directory} matches "
-            f"{request.method} {request.path}. Send the header {CASSETTE_HEADER}: <cassette name>."
+            f"{request.method} {request.path}."
         )
-        return self._error(None, 400, "cassette_header_missing", message)
+        closest = min(compared, key=lambda item: _distance(item[2]), default=None)
+        result = MatchResult()
+        if closest is not None:
+            name, cassette, result = closest
+            message += f" The closest is {name} ({cassette.path}): {'; '.join(result.differences)}. "
+            message += tolerance_hint(result)
+        message += f" Send the header {CASSETTE_HEADER}: <cassette name>."
+        return self._error(None, request, 400, "cassette_header_missing", message, result)
 
     def _replay(self, cassette: Cassette) -> ReplayResponse:
         with self._lock:
@@ -196,18 +306,54 @@ class CassetteReplayer:
     @staticmethod
     def _build_replay(cassette: Cassette) -> ReplayResponse:
         response = cassette.interactions[0].response
-        headers = [(k, v) for k, values in response.headers.items() if k.lower() not in _NOT_REPLAYED for v in values]
+        headers = []
+        for key, values in response.headers.items():
+            if key.lower() not in _NOT_REPLAYED:
+                # One Date and one Server, even where a cassette recorded two.
+                headers += [(key, value) for value in (values[:1] if key.lower() in _ONCE else values)]
         if response.is_event_stream:
             chunks = tuple(event.encode() for event in split_events(response.body))
             return ReplayResponse(response.code, headers, chunks, streamed=True)
         return ReplayResponse(response.code, headers, (response.body.encode(),))
 
-    def _error(self, cassette: str | None, status: int, code: str, message: str) -> ReplayResponse:
+    def _error(
+        self, cassette: str | None, request: IncomingRequest, status: int, code: str, message: str,
+        result: MatchResult = MatchResult(),
+    ) -> ReplayResponse:
+        refused = ReplayError(cassette, request.method, request.path, status, message, result.differences,
+                              result.body_keys)
         with self._lock:
-            self._errors.append(ReplayError(cassette, status, message))
-            del self._errors[:-_ERRORS_KEPT]  # nobody takes them under `serve`
+            self._errors.append((self._refusals, refused))  # the oldest go past 1000: nobody reads them under `serve`
+            self._refusals += 1
         content_type, body = openai_error_body(status, message, code)
         return ReplayResponse(status, [("Content-Type", content_type)], (body,))
+
+
+def _distance(result: MatchResult) -> tuple[int, int, int]:
+    """How far a cassette is from a request: failing matchers other than the body's (method, path), then
+    differing body keys, then how much text it takes to say what differs (an added key reads shorter than a
+    changed message)."""
+    others = sum(not line.startswith("body: ") for line in result.differences)
+    return others, len(result.body_keys), sum(map(len, result.differences))
+
+
+_TOO_DEEP = "the request's JSON body nests too deeply to compare"
+_ONCE = {"date", "server"}
+
+
+def tolerance_hint(result: MatchResult) -> str:
+    """What to do about a request that differs from its cassette: the gateway changed it."""
+    only_body = all(line.startswith("body: ") for line in result.differences)
+    if result.body_keys and only_body:
+        keys = result.body_keys
+        options = " ".join(f"--ignore-body-key {key}" for key in keys)
+        return (
+            f"The gateway changed the request. If the change is harmless, tolerate it with "
+            f"ignore_body_keys={json.dumps(list(keys))} (FakeOpenAI, or for the fake_openai fixture pytest "
+            f"{options} or [tool.testopeninference] ignore-body-keys) or `testopeninference serve {options}`; "
+            "otherwise make the gateway send the cassette's request unchanged."
+        )
+    return "The gateway changed the request: make it send the cassette's method, path and body unchanged."
 
 
 # Codes of the refusals made before a request reaches the replayer.
@@ -249,7 +395,7 @@ class _ReplayApp:
             body=bytes(body),
             query=scope["query_string"].decode("latin-1"),
         )
-        if self.replayer.live is None:
+        if self.replayer.on_missing is None:
             response = self.replayer.handle(incoming)
         else:  # a live recording waits on a remote API: keep the loop serving others meanwhile
             response = await asyncio.to_thread(self.replayer.handle, incoming)
@@ -257,7 +403,8 @@ class _ReplayApp:
 
 
 async def _write(send: Any, response: ReplayResponse) -> None:
-    await send({"type": "http.response.start", "status": response.status, "headers": response.wire_headers})
+    headers = response.wire_headers + _default_headers(response.default_header_names)
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     if not response.streamed:
         await send({"type": "http.response.body", "body": response.payload})
         return

@@ -1,8 +1,9 @@
 """Recording a missing cassette from a live OpenAI-compatible API.
 
 When a request names a cassette that does not exist and an upstream is
-configured (``OPENAI_API_KEY``, or the Azure settings), the fake server
-forwards the request there and saves the interaction, cleaned by
+configured (``OPENAI_API_KEY``, or the Azure settings), ``LiveRecorder.record``
+(the replayer's ``on_missing`` callback: the replayer itself knows nothing of
+the network) forwards the request there and saves the interaction, cleaned by
 ``recorder.scrub``, as ``<name>.yaml``. An existing cassette is never
 rewritten: a request that differs from it is drift, reported as an error.
 """

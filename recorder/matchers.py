@@ -1,17 +1,22 @@
 """Request matchers: plain functions that raise ``AssertionError`` saying what differs.
 
-Users pick them by name (``match_on``) from ``MATCHERS``; ``register_matcher``
-adds one. Bodies are compared as parsed JSON, so key order and whitespace do
-not matter; multipart bodies are not compared.
+Each replayer builds its own ``RequestMatcher`` from ``match_on``: names of
+the built-in matchers (``method``, ``path``, ``body``) or callables, checked
+when it is built, so two replayers never see each other's matchers. Bodies are
+compared as parsed JSON, so key order and whitespace do not matter; multipart
+bodies are not compared. ``ignore_body_keys`` (dotted paths, ``*`` for any key
+or list index) are removed from both bodies before they are compared.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Callable, Iterator
+import re
+from typing import Callable, Iterable, Iterator, Sequence, Union
 
 from testopeninference.recorder.cassette import RecordedRequest
+from testopeninference.errors import ConfigurationError, UnknownMatcherError
 
 AZURE_PREFIX = "/openai/deployments/"
 
@@ -25,6 +30,7 @@ class IncomingRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes
     query: str = ""  # kept for forwarding to a live API; never matched
+    cassette: str | None = None  # the cassette it was attributed to (by header or a unique body match)
 
     @property
     def is_multipart(self) -> bool:
@@ -51,6 +57,18 @@ def path(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
 
 def body(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
     """JSON bodies match when they parse to equal values."""
+    _compare_bodies(recorded, incoming, ())
+
+
+class BodyMismatch(AssertionError):
+    """The body matcher's failure, with the differing keys in ``ignore_body_keys`` form (``tools.*.strict``)."""
+
+    def __init__(self, message: str, keys: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+def _compare_bodies(recorded: RecordedRequest, incoming: IncomingRequest, ignored: Sequence[tuple[str, ...]]) -> None:
     if recorded.is_multipart or incoming.is_multipart:
         return
     expected = recorded.json()
@@ -58,28 +76,117 @@ def body(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
         actual = json.loads(incoming.body) if incoming.body.strip() else None
     except ValueError:
         raise AssertionError(f"body: request body is not JSON: {incoming.body[:80]!r}") from None
+    if ignored:
+        expected, actual = without_keys(expected, ignored), without_keys(actual, ignored)
     differences = list(json_differences(expected, actual))
     if differences:
-        raise AssertionError("body: " + "; ".join(differences))
+        keys = tuple(dict.fromkeys(key for key in map(_difference_key, differences) if key))
+        raise BodyMismatch("body: " + "; ".join(differences), keys)
 
 
-MATCHERS: dict[str, Matcher] = {"method": method, "path": path, "body": body}
 DEFAULT_MATCH_ON = ("method", "path", "body")
+BUILT_IN_MATCHERS: dict[str, Matcher] = {"method": method, "path": path, "body": body}
+
+MatchOn = Sequence[Union[str, Matcher]]
 
 
-def register_matcher(name: str, matcher: Matcher) -> None:
-    MATCHERS[name] = matcher
+@dataclasses.dataclass(frozen=True)
+class MatchResult:
+    """What differs (one line per failing matcher) and the body keys that differ, in ``ignore_body_keys`` form."""
+
+    differences: tuple[str, ...] = ()
+    body_keys: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.differences)
 
 
-def mismatches(recorded: RecordedRequest, incoming: IncomingRequest, match_on=DEFAULT_MATCH_ON) -> list[str]:
+class RequestMatcher:
+    """One replayer's matchers: ``match_on`` names or callables, checked here, and the body keys it ignores."""
+
+    def __init__(self, match_on: MatchOn = DEFAULT_MATCH_ON, ignore_body_keys: Iterable[str] = ()) -> None:
+        self.ignore_body_keys = parse_ignore_body_keys(ignore_body_keys)
+        self._ignored = tuple(tuple(key.split(".")) for key in self.ignore_body_keys)
+        self._matchers = tuple(self._resolve(item) for item in match_on)
+
+    def _resolve(self, item: str | Matcher) -> Matcher:
+        if isinstance(item, str) and item in BUILT_IN_MATCHERS:
+            return self._body if item == "body" else BUILT_IN_MATCHERS[item]
+        if callable(item):
+            return item
+        known = ", ".join(BUILT_IN_MATCHERS)
+        raise UnknownMatcherError(
+            f"unknown matcher {item!r} in match_on; use the names {known}, or a callable "
+            "(recorded, incoming) that raises AssertionError saying what differs."
+        )
+
+    def _body(self, recorded: RecordedRequest, incoming: IncomingRequest) -> None:
+        _compare_bodies(recorded, incoming, self._ignored)
+
+    def compare(self, recorded: RecordedRequest, incoming: IncomingRequest) -> MatchResult:
+        """What differs between a recorded and an incoming request (falsy when they match)."""
+        differences: list[str] = []
+        keys: tuple[str, ...] = ()
+        for matcher in self._matchers:
+            try:
+                matcher(recorded, incoming)
+            except BodyMismatch as error:
+                differences.append(str(error))
+                keys += error.keys
+            except AssertionError as error:
+                differences.append(str(error))
+        return MatchResult(tuple(differences), keys)
+
+
+def mismatches(recorded: RecordedRequest, incoming: IncomingRequest, match_on: MatchOn = DEFAULT_MATCH_ON) -> list[str]:
     """What differs between a recorded and an incoming request (empty when they match)."""
-    found = []
-    for name in match_on:
-        try:
-            MATCHERS[name](recorded, incoming)
-        except AssertionError as error:
-            found.append(str(error))
-    return found
+    return list(RequestMatcher(match_on).compare(recorded, incoming).differences)
+
+
+def parse_ignore_body_keys(keys: Iterable[str]) -> tuple[str, ...]:
+    """The keys, checked: dotted paths of non-empty parts (``tools.*.strict``); a lone string is one key."""
+    if isinstance(keys, str):
+        keys = [keys]
+    checked = []
+    for key in keys:
+        if not isinstance(key, str) or not all(part.strip() for part in key.split(".")):
+            raise ConfigurationError(
+                f"ignore_body_keys: {key!r} is not a dotted key path; write e.g. \"stream\" or \"tools.*.strict\" "
+                "(* for any key or list index)."
+            )
+        checked.append(key.strip())
+    return tuple(dict.fromkeys(checked))
+
+
+def without_keys(value: object, ignored: Sequence[tuple[str, ...]]) -> object:
+    """A copy of a JSON value without the keys at the ignored paths (``*``: any key or list index)."""
+    if not ignored:
+        return value
+    if isinstance(value, dict):
+        kept = {}
+        for key, child in value.items():
+            below = [rest[1:] for rest in ignored if rest[0] in ("*", key)]
+            if any(len(rest) == 0 for rest in below):
+                continue
+            kept[key] = without_keys(child, below)
+        return kept
+    if isinstance(value, list):
+        return [without_keys(item, [rest[1:] for rest in ignored if rest[0] in ("*", str(index)) and len(rest) > 1])
+                for index, item in enumerate(value)]
+    return value
+
+
+_DIFFERENCE_PATH = re.compile(r"^(.*?)(?: missing from request \(| not in cassette \(|: cassette )")
+_LIST_INDEX = re.compile(r"\[\d+\]")
+
+
+def _difference_key(line: str) -> str:
+    """The key path a ``json_differences`` line is about, as an ignore key: ``tools[0].strict`` -> ``tools.*.strict``."""
+    found = _DIFFERENCE_PATH.match(line)
+    where = found.group(1) if found else ""
+    if not where or where == "<body>":
+        return ""
+    return _LIST_INDEX.sub(".*", where).lstrip(".")
 
 
 def json_differences(expected: object, actual: object, where: str = "") -> Iterator[str]:

@@ -9,6 +9,7 @@ packaged defaults; relative paths in it are relative to the file.
     spans-dir = "tests/spans"
     convention = "openinference"
     library = true          # the packaged cassettes and goldens beside your own
+    ignore-body-keys = ["stream", "tools.*.strict"]  # request body keys the fake server tolerates
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ else:  # pragma: no cover - Python 3.10
 PATH_KEYS = {"cassettes-dir": "cassettes_dir", "spans-dir": "spans_dir", "cache-dir": "cache_dir"}
 TEXT_KEYS = {"convention": "convention", "backend": "backend", "proxy-env": "proxy_env"}
 OTHER_KEYS = {"span-timeout": ("span_timeout", (int, float)), "library": ("library", bool)}
+LIST_KEYS = {"ignore-body-keys": "ignore_body_keys"}
 _MAX_BYTES = 4 * 1024 * 1024  # a pyproject.toml is a few kB; refuse to parse something else
 
 
@@ -69,8 +71,10 @@ def _table_values(path: Path, mtime_ns: int, size: int) -> dict[str, object]:
             if field == "span_timeout" and value <= 0:
                 raise ConfigurationError(f"{path}: [tool.testopeninference] span-timeout must be a positive number.")
             values[field] = value
+        elif key in LIST_KEYS:
+            values[LIST_KEYS[key]] = _text_list(path, key, value)
         else:
-            valid = ", ".join(sorted({*PATH_KEYS, *TEXT_KEYS, *OTHER_KEYS}))
+            valid = ", ".join(sorted({*PATH_KEYS, *TEXT_KEYS, *OTHER_KEYS, *LIST_KEYS}))
             raise ConfigurationError(f"{path}: unknown key {key!r} in [tool.testopeninference]; valid keys: {valid}.")
     return values
 
@@ -89,3 +93,9 @@ def _text(path: Path, key: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{path}: [tool.testopeninference] {key} must be a non-empty string.")
     return value.strip()
+
+
+def _text_list(path: Path, key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ConfigurationError(f"{path}: [tool.testopeninference] {key} must be a list of non-empty strings.")
+    return tuple(item.strip() for item in value)

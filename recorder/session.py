@@ -26,7 +26,7 @@ from testopeninference.recorder.collector import CollectedLogRecord, CollectedSp
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import get_convention
 from testopeninference.recorder.endpoints import endpoint_of
-from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
+from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.live import LiveRecorder
 from testopeninference.recorder.atomic import write_atomic_group
 from testopeninference.recorder.locks import directory_lock, golden_lock
@@ -72,8 +72,8 @@ class SpanRecorder:
         self._progress = progress
         self.convention = get_convention(settings.convention)
         self.library = CassetteLibrary(*settings.cassette_dirs)
-        live = LiveRecorder(settings.upstream, self.library) if settings.upstream.enabled else None
-        self.replayer = CassetteReplayer(self.library, live=live)
+        self.live = LiveRecorder(settings.upstream, self.library) if settings.upstream.enabled else None
+        self.replayer = CassetteReplayer(self.library, on_missing=self.live.record if self.live else None)
         self._backend = backend
         self._stack = contextlib.ExitStack()
         self._fake: FakeOpenAIServer | None = None
@@ -203,12 +203,12 @@ class SpanRecorder:
         """Record a new cassette from the live API through the proxy, then its golden from the replay."""
         if self.library.path(cassette).exists():
             raise RecordingError(f"cassette {self.library.path(cassette)} already exists; delete it to record it again.")
-        if self.replayer.live is None:
+        if self.live is None:
             raise RecordingError(
                 "recording a new cassette needs a live API: set OPENAI_API_KEY "
                 "(and OPENAI_BASE_URL for another OpenAI-compatible server) or the AZURE_OPENAI_* settings."
             )
-        self.replayer.live.descriptions[cassette] = description
+        self.live.descriptions[cassette] = description
         request = RecordedRequest(method="POST", url=path, headers={}, body=body, form={})
 
         def send(client: httpx.Client, url: str, trace_id: int) -> proxy_request.ProxyReply:
@@ -228,7 +228,7 @@ class SpanRecorder:
             raise self._proxy_failure(cassette, f"request failed: {error!r}") from None
         replay_errors = self.replayer.take_errors(cassette)
         if replay_errors:
-            raise RecordingError(f"cassette {cassette!r} could not be replayed: {replay_errors[0].message}")
+            raise RecordingError(f"cassette {cassette!r} could not be replayed: {self._replay_problem(replay_errors[0])}")
         if reply.status >= 500 and reply.status not in expected_statuses:
             raise self._proxy_failure(cassette, f"the proxy answered {reply.status}: {reply.body[:300]}")
         span, records = self._take_span(cassette, trace_id)
@@ -237,6 +237,15 @@ class SpanRecorder:
             scope = records[0].scope if records else InstrumentationScope(name=self.convention.scope_name)
             logs = normalise_logs([item.log_record for item in records], scope)
         return Golden(normalise(span), logs)
+
+    def _replay_problem(self, error: ReplayError) -> str:
+        """The replayer's reason, with the recorder's own advice for drift: here the proxy changed the request."""
+        if error.status != 409 or not error.differences or error.cassette is None:
+            return error.reason
+        return (
+            f"request does not match cassette {self.library.path(error.cassette)}: {'; '.join(error.differences)}. "
+            "Send the cassette's request unchanged, or delete the cassette to record it again."
+        )
 
     def _take_span(self, cassette: str, trace_id: int) -> tuple[Span, list[CollectedLogRecord]]:
         """This request's span from the convention's scope, and the log records that belong to it."""
@@ -292,3 +301,4 @@ def belongs_to(trace_id: int, scope_name: str | None = None) -> Callable[[Collec
 
 def _recorded_statuses(cassette) -> set[int]:
     return {interaction.response.code for interaction in cassette.interactions}
+

@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--header-timeout", type=float, default=None, help="seconds for request headers (default 10)")
     serve.add_argument("--body-timeout", type=float, default=None, help="seconds a body may stall (default 30)")
     serve.add_argument("--idle-timeout", type=float, default=None, help="seconds an idle connection is kept (default 5)")
+    serve.add_argument(
+        "--ignore-body-key", dest="ignore_body_keys", action="append", default=[], metavar="KEY",
+        help="a request body key left out of matching (repeatable; dotted, * for any key or list index: "
+        "tools.*.strict); added to [tool.testopeninference] ignore-body-keys",
+    )
     serve.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)  # bounded runs, for tests
 
     prune = _command(commands, "prune", _prune, "remove goldens whose cassette no longer exists")
@@ -277,7 +282,9 @@ def _span_or_golden(name: str, settings: Settings):
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     limits = settings.connection_limits()
-    replayer = CassetteReplayer(cassette_library(settings), requests_kept=settings.requests_kept)
+    tolerated = list(dict.fromkeys([*settings.ignore_body_keys, *args.ignore_body_keys]))
+    replayer = CassetteReplayer(cassette_library(settings), ignore_body_keys=tolerated,
+                                requests_kept=settings.requests_kept)
     fake = FakeOpenAIServer(replayer, host=args.host, port=args.openai_port, limits=limits)
     collector = InMemoryOTLPCollector(host=args.host, port=args.otlp_port, max_spans=settings.max_spans, limits=limits)
     with contextlib.ExitStack() as running:
@@ -291,6 +298,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
                 ) from None
         print(f"fake OpenAI server  {fake.base_url}/v1   (send X-Cassette-Name: <cassette>)", file=out)
         print(f"OTLP collector      {collector.endpoint}   (OTEL_EXPORTER_OTLP_ENDPOINT)", file=out)
+        print(f"tolerated body keys {', '.join(replayer.ignore_body_keys) or 'none'}   (--ignore-body-key)", file=out)
         print("Ctrl-C to stop.", file=out, flush=True)
         _report_spans(collector, out, args.seconds)
     return 0

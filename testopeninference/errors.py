@@ -13,7 +13,8 @@
      │    └── SpanTimeoutError (TimeoutError)
      ├── ConfigurationError (ValueError)
      │    ├── NotCoveredError
-     │    └── BaseImageMissingError
+     │    ├── BaseImageMissingError
+     │    └── UnknownMatcherError
      └── SpanMismatchError (AssertionError)
 
 Each message says what failed, where, and what to do next.
@@ -82,3 +83,7 @@ class BaseImageMissingError(ConfigurationError):
 
 class SpanMismatchError(TestOpenInferenceError, AssertionError):
     """A span differs from its golden; the message lists each difference."""
+
+
+class UnknownMatcherError(ConfigurationError):
+    """A replayer's ``match_on`` names a matcher that does not exist (the message lists the known ones)."""

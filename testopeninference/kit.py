@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Iterable
 
 import httpx
 
 from testopeninference.recorder.cassette import Cassette, CassetteLibrary
 from testopeninference.recorder.collector import CollectedSpan, InMemoryOTLPCollector
-from testopeninference.recorder.fake_openai import CASSETTE_HEADER, CassetteReplayer, FakeOpenAIServer
-from testopeninference.recorder.matchers import IncomingRequest
+from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
+from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, MatchOn
 from testopeninference.recorder.request import ProxyReply, send
 from testopeninference.errors import SpanTimeoutError
 
@@ -23,10 +24,22 @@ from testopeninference.errors import SpanTimeoutError
 class FakeOpenAI:
     """The replay server as a gateway's upstream: ``base_url`` is what to configure as the OpenAI URL."""
 
-    def __init__(self, cassettes_dir: Path, *more_dirs: Path) -> None:
+    def __init__(
+        self,
+        cassettes_dir: Path,
+        *more_dirs: Path,
+        ignore_body_keys: Iterable[str] = (),
+        match_on: MatchOn = DEFAULT_MATCH_ON,
+    ) -> None:
+        """``ignore_body_keys`` (``["stream", "tools.*.strict"]``: dotted paths, ``*`` for any key or list
+        index) are left out of request matching on both sides, for harmless changes a gateway makes."""
         self.library = CassetteLibrary(cassettes_dir, *more_dirs)  # the user's, then e.g. the packaged library
-        self.replayer = CassetteReplayer(self.library)
+        self.replayer = CassetteReplayer(self.library, match_on, ignore_body_keys=ignore_body_keys)
         self._server = FakeOpenAIServer(self.replayer)
+
+    @property
+    def ignore_body_keys(self) -> tuple[str, ...]:
+        return self.replayer.ignore_body_keys
 
     def start(self) -> FakeOpenAI:
         self._server.start()
@@ -46,11 +59,16 @@ class FakeOpenAI:
         return f"{self._server.base_url}/v1"
 
     def requests(self, cassette: str | None = None) -> list[IncomingRequest]:
-        """Requests received so far (all, or those naming one cassette), headers included."""
+        """Requests received so far (all, or those attributed to one cassette: by the ``X-Cassette-Name``
+        header or, without it, by a unique body match), headers included."""
         received = list(self.replayer.received)
         if cassette is None:
             return received
-        return [r for r in received if r.headers.get(CASSETTE_HEADER.lower()) == cassette]
+        return [r for r in received if r.cassette == cassette]
+
+    def errors(self) -> list[ReplayError]:
+        """Every request refused so far (the latest 1000), with the reason and the differing fields."""
+        return self.replayer.errors()
 
     def cassette(self, name: str) -> Cassette:
         return self.library.load(name)

@@ -3,7 +3,10 @@
 Options: ``--record-spans`` records missing goldens and ``--record-spans=all``
 re-records every golden used (the same as ``RECORD_SPANS=true`` / ``all``);
 ``--span-convention NAME`` chooses the convention (``TESTOPENINFERENCE_CONVENTION``).
-Fixtures: ``fake_openai`` (the replay server, session scoped),
+``--ignore-body-key KEY`` (and the ``testopeninference_ignore_body_keys`` ini
+option) names request body keys the fake server tolerates.
+Fixtures: ``fake_openai`` (the replay server, session scoped; a test during
+which it refused a request fails at teardown),
 ``otlp_collector`` (an OTLP/HTTP endpoint for the gateway, cleared for each
 test), ``golden_span`` (a golden by cassette name). While recording, each
 golden written is one line of progress, with a summary at the end; the
@@ -22,6 +25,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder.config import CONVENTION, RECORD_SPANS, Settings
 from testopeninference.recorder.conventions import CONVENTIONS
+from testopeninference.recorder.matchers import parse_ignore_body_keys
 from testopeninference.compare import span_differences
 from testopeninference.errors import TestOpenInferenceError
 from testopeninference.recorder.session import RecordResult
@@ -30,6 +34,7 @@ from testopeninference.kit import FakeOpenAI, OTLPCollector
 from testopeninference.status import golden_statuses
 
 RECORD_CHOICES = ("missing", "all")
+IGNORE_BODY_KEYS_INI = "testopeninference_ignore_body_keys"
 
 
 class GoldenSession:
@@ -102,6 +107,7 @@ class GoldenSession:
 
 
 _SESSION = pytest.StashKey[GoldenSession]()
+_FAKE_OPENAI = pytest.StashKey[FakeOpenAI]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -122,6 +128,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=list(CONVENTIONS),
         help="instrumentation convention of the goldens (default: TESTOPENINFERENCE_CONVENTION or openinference)",
     )
+    group.addoption(
+        "--ignore-body-key",
+        dest="ignore_body_keys",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="a request body key the fake_openai server leaves out of matching (repeatable; dotted, * for any "
+        "key or list index: tools.*.strict); added to the ini option and [tool.testopeninference] ignore-body-keys",
+    )
+    parser.addini(
+        IGNORE_BODY_KEYS_INI,
+        type="linelist",
+        default=[],
+        help="request body keys the fake_openai server leaves out of matching, one per line (tools.*.strict)",
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -129,6 +150,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     golden = GoldenSession(options("record_spans"), options("span_convention"))
     golden.report_to(session.config)
     session.config.stash[_SESSION] = golden
+    try:
+        ignore_body_keys(session.config)
+    except TestOpenInferenceError as error:  # a malformed key: one usage error, not one per test
+        raise pytest.UsageError(f"testopeninference: {error}") from None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -146,6 +171,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for line in golden.stale:
             terminalreporter.line(f"  {line}")
         terminalreporter.line("Re-record them with: testopeninference record --force NAME ...")
+    fake = config.stash.get(_FAKE_OPENAI, None)
+    if fake is not None and fake.ignore_body_keys:
+        keys = ", ".join(fake.ignore_body_keys)
+        terminalreporter.write_line(f"testopeninference: request body keys the fake OpenAI server tolerated: {keys}")
     if golden and golden.check_error:
         terminalreporter.section("testopeninference: could not check goldens for staleness", yellow=True)
         terminalreporter.line(f"  {golden.check_error}")
@@ -164,10 +193,40 @@ def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str]
 
 @pytest.fixture(scope="session")
 def fake_openai(pytestconfig: pytest.Config) -> Iterator[FakeOpenAI]:
-    """The fake OpenAI server replaying the cassettes; point the gateway's upstream at ``.base_url``."""
-    server = FakeOpenAI(*pytestconfig.stash[_SESSION].settings.cassette_dirs).start()
+    """The fake OpenAI server replaying the cassettes; point the gateway's upstream at ``.base_url``.
+
+    A test during which it refused a request fails at teardown, quoting each refusal."""
+    settings = pytestconfig.stash[_SESSION].settings
+    server = FakeOpenAI(*settings.cassette_dirs, ignore_body_keys=ignore_body_keys(pytestconfig))
+    pytestconfig.stash[_FAKE_OPENAI] = server
+    server.start()
     yield server
     server.stop()
+
+
+def ignore_body_keys(config: pytest.Config) -> list[str]:
+    """The tolerated body keys: ``[tool.testopeninference] ignore-body-keys``, the ini option and
+    ``--ignore-body-key``, all of them (checked at the session's start)."""
+    settings = config.stash[_SESSION].settings
+    keys = [*settings.ignore_body_keys, *config.getini(IGNORE_BODY_KEYS_INI), *config.getoption("ignore_body_keys")]
+    return list(parse_ignore_body_keys(keys))
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_refused_requests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test that uses ``fake_openai`` (directly or through a gateway fixture) when the server refused
+    one of the requests made during it: otherwise the refusal is seen only inside the gateway's error."""
+    if "fake_openai" not in request.fixturenames:
+        yield
+        return
+    replayer = request.getfixturevalue("fake_openai").replayer
+    mark = replayer.refusal_count
+    yield
+    refused = replayer.errors_since(mark)
+    if refused:
+        lines = "\n".join(f"  {error.describe()}" for error in refused)
+        pytest.fail(f"the fake OpenAI server refused {len(refused)} request(s) during this test:\n{lines}",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")

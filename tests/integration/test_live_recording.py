@@ -36,7 +36,7 @@ def chat_request(name: str, body: dict = CHAT_BODY) -> IncomingRequest:
 def replayer_for(tmp_path: Path, upstream: StandinUpstream) -> CassetteReplayer:
     library = CassetteLibrary(tmp_path)
     live = LiveRecorder(Upstream(openai_api_key=FAKE_KEY, openai_base_url=f"{upstream.url}/v1"), library)
-    return CassetteReplayer(library, live=live)
+    return CassetteReplayer(library, on_missing=live.record)
 
 
 def test_missing_cassette_is_recorded_scrubbed_and_then_replayed(tmp_path: Path, upstream: StandinUpstream):
@@ -85,7 +85,7 @@ def test_azure_requests_use_the_azure_key_and_hide_the_resource(tmp_path: Path, 
     library = CassetteLibrary(tmp_path)
     settings = Upstream(azure_api_key=FAKE_KEY, azure_endpoint=upstream.url, azure_deployment="my-deploy",
                         api_version="2024-10-21")
-    replayer = CassetteReplayer(library, live=LiveRecorder(settings, library))
+    replayer = CassetteReplayer(library, on_missing=LiveRecorder(settings, library).record)
     request = IncomingRequest("POST", "/openai/deployments/gpt-4o-mini/chat/completions",
                               {"content-type": "application/json", "x-cassette-name": "azure-new"},
                               json.dumps(CHAT_BODY).encode(), query="api-version=2024-06-01")

@@ -144,3 +144,67 @@ def test_a_bad_project_table_is_one_usage_error_not_an_internal_error(pytester: 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*testopeninference: *pyproject.toml: unknown key 'span-dir'*valid keys:*"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+GATEWAY_TEST = """
+import json
+import httpx
+
+from testopeninference.recorder.cassette import load_cassette
+
+def send(fake_openai, body_changes, header=True):
+    body = {**fake_openai.cassette("chat-basic").request.json(), **body_changes}
+    headers = {"X-Cassette-Name": "chat-basic"} if header else {}
+    return httpx.post(f"{fake_openai.base_url}/chat/completions", json=body, headers=headers, timeout=10)
+
+def test_clean(fake_openai):
+    assert send(fake_openai, {}).status_code == 200
+"""
+
+REFUSED_TEST = """
+def test_refused(fake_openai):
+    assert send(fake_openai, {"stream": False}).status_code == 409
+"""
+
+TOLERATED_TEST = """
+def test_named_and_tolerated(fake_openai):
+    assert send(fake_openai, {"stream": False, "user": "gateway"}).status_code == 200
+
+def test_unnamed_and_tolerated(fake_openai):
+    assert send(fake_openai, {"stream": False, "user": "gateway"}, header=False).status_code == 200
+    assert len(fake_openai.requests("chat-basic")) == 3  # test_clean's, the named one and this one
+"""
+
+
+def test_fake_openai_fixture_fails_a_test_whose_request_was_refused(pytester: pytest.Pytester, spans_dir: Path):
+    pytester.makepyfile(GATEWAY_TEST + REFUSED_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_refused*",
+        "*the fake OpenAI server refused 1 request(s) during this test:",
+        "*POST /v1/chat/completions -> 409 (cassette chat-basic): request does not match cassette *chat-basic.yaml: "
+        "body: stream not in cassette (request false). The gateway changed the request.*"
+        'ignore_body_keys=?"stream"?*',
+    ])
+    assert "ERROR at teardown of test_clean" not in result.stdout.str()
+
+
+def test_fake_openai_fixture_tolerates_keys_from_pyproject_ini_and_command_line(
+    pytester: pytest.Pytester, spans_dir: Path
+):
+    pytester.makepyprojecttoml('[tool.testopeninference]\nignore-body-keys = ["stream"]\n'
+                               '[tool.pytest.ini_options]\ntestopeninference_ignore_body_keys = ["stream_options"]\n')
+    pytester.makepyfile(GATEWAY_TEST + TOLERATED_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ignore-body-key", "user")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        ["testopeninference: request body keys the fake OpenAI server tolerated: stream, stream_options, user"]
+    )
+
+
+def test_a_malformed_ignore_body_key_is_a_usage_error(pytester: pytest.Pytester, spans_dir: Path):
+    pytester.makepyfile(GATEWAY_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ignore-body-key", "tools..strict")
+    result.stderr.fnmatch_lines(["*testopeninference: ignore_body_keys: 'tools..strict' is not a dotted key path*"])
+    assert result.ret != 0

@@ -188,3 +188,16 @@ def test_lock_files_stay_out_of_a_committed_spans_directory(tmp_path: Path):
         pass
     assert [p.name for p in tmp_path.iterdir()] == [LOCKS_DIR]
     assert (tmp_path / LOCKS_DIR / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_serve_prints_the_tolerated_body_keys():
+    code, out, _ = run("serve", "--otlp-port", "0", "--seconds", "0.1",
+                       "--ignore-body-key", "stream", "--ignore-body-key", "tools.*.strict")
+    assert code == 0
+    assert "tolerated body keys stream, tools.*.strict   (--ignore-body-key)" in out.splitlines()
+
+
+def test_serve_refuses_a_malformed_body_key():
+    code, _, err = run("serve", "--otlp-port", "0", "--seconds", "0.1", "--ignore-body-key", "tools..strict")
+    assert code == 1
+    assert err.startswith("Error: ignore_body_keys: 'tools..strict' is not a dotted key path")

@@ -81,7 +81,9 @@ def test_409_names_the_cassette_file_and_what_differs(replayer):
     message = error_message(response)
     assert str(CASSETTES / "chat-basic.yaml") in message
     assert "body: " in message and "model: cassette" in message
-    assert "delete the cassette to record it again" in message
+    assert "The gateway changed the request" in message
+    assert 'ignore_body_keys=["messages", "model"]' in message
+    assert "delete the cassette" not in message
     assert replayer.take_errors("chat-basic")[0].status == 409
     assert replayer.take_errors("chat-basic") == []
 

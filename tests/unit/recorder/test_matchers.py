@@ -54,3 +54,22 @@ def test_json_differences_name_paths():
 def test_numbers_compare_by_value_but_not_bool():
     assert list(json_differences({"t": 1}, {"t": 1.0})) == []
     assert list(json_differences({"t": 1}, {"t": True})) == ["t: cassette 1, request true"]
+
+
+def test_without_keys_removes_dotted_paths_with_wildcards_on_both_kinds_of_container():
+    from testopeninference.recorder.matchers import without_keys
+
+    value = {"stream": False, "tools": [{"strict": False, "name": "a"}, {"name": "b"}], "meta": {"x": 1, "y": 2}}
+    ignored = [("stream",), ("tools", "*", "strict"), ("meta", "*")]
+    assert without_keys(value, ignored) == {"tools": [{"name": "a"}, {"name": "b"}], "meta": {}}
+    assert without_keys(value, [("tools", "1", "name")])["tools"] == [{"strict": False, "name": "a"}, {}]
+
+
+def test_matchers_are_per_instance_and_say_which_body_keys_differ():
+    from testopeninference.recorder.matchers import RequestMatcher
+
+    changed = {**RECORDED.json(), "stream": False, "model": "other"}
+    result = RequestMatcher().compare(RECORDED, incoming(changed))
+    assert result.body_keys == ("model", "stream")
+    assert not RequestMatcher(ignore_body_keys=["stream", "model"]).compare(RECORDED, incoming(changed))
+    assert RequestMatcher().compare(RECORDED, incoming(changed))  # the other instance is unchanged

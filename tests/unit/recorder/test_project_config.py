@@ -80,3 +80,15 @@ def test_an_edited_table_is_seen_at_once(tmp_path: Path):
     assert Settings.from_env({}, start=start).convention == "otel-genai"
     (tmp_path / "pyproject.toml").write_text(TABLE.replace("otel-genai", "openllmetry-events") + "\n")
     assert Settings.from_env({}, start=start).convention == "openllmetry-events"
+
+
+def test_ignore_body_keys_come_from_the_table(tmp_path: Path):
+    start = project(tmp_path, '[tool.testopeninference]\nignore-body-keys = ["stream", " tools.*.strict "]\n')
+    assert Settings.from_env({}, start=start).ignore_body_keys == ("stream", "tools.*.strict")
+
+
+@pytest.mark.parametrize("value", ['"stream"', "[1]", '[""]'])
+def test_ignore_body_keys_must_be_a_list_of_strings(tmp_path: Path, value: str):
+    start = project(tmp_path, f"[tool.testopeninference]\nignore-body-keys = {value}\n")
+    with pytest.raises(ConfigurationError, match="ignore-body-keys must be a list of non-empty strings"):
+        Settings.from_env({}, start=start)
