@@ -14,7 +14,8 @@
      ├── ConfigurationError (ValueError)
      │    ├── NotCoveredError
      │    └── BaseImageMissingError
-     └── SpanMismatchError (AssertionError)
+     ├── SpanMismatchError (AssertionError)
+     └── InvalidOTLPError (ValueError)
 
 Each message says what failed, where, and what to do next.
 """
@@ -82,3 +83,9 @@ class BaseImageMissingError(ConfigurationError):
 
 class SpanMismatchError(TestOpenInferenceError, AssertionError):
     """A span differs from its golden; the message lists each difference."""
+
+
+class InvalidOTLPError(TestOpenInferenceError, ValueError):
+    """OTLP/JSON (or protojson) that is no OTLP message: the message names the field and what it held.
+
+    The collector answers it with 400, ``as_span`` with ``InvalidGoldenSpanError``."""
