@@ -15,7 +15,7 @@ import collections
 import dataclasses
 import threading
 import time
-from typing import Any, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
@@ -41,6 +41,9 @@ from testopeninference.recorder.otlp_decoding import (
     spans_of,
     status,
 )
+
+if TYPE_CHECKING:
+    from testopeninference.recorder.grpc_receiver import OTLPGrpcReceiver
 
 TRACES_PATH = "/v1/traces"
 LOGS_PATH = "/v1/logs"
@@ -209,9 +212,12 @@ class InMemoryOTLPCollector(BackgroundServer):
         max_spans: int = DEFAULT_MAX_SPANS,
         limits: ConnectionLimits | None = None,
         read_timeout: float | None = None,
+        grpc_port: int | None = None,
     ) -> None:
         """``max_body_bytes`` bounds a body both as sent and inflated; ``max_spans`` the spans (and, apart,
-        the log records) kept, the oldest dropped first; ``read_timeout`` sets both header and body timeouts."""
+        the log records) kept, the oldest dropped first; ``read_timeout`` sets both header and body timeouts.
+        ``grpc_port`` (0: a free one) also receives OTLP/gRPC, into the same store with the same limits;
+        ``None`` leaves it off."""
         limits = limits or ConnectionLimits()
         if read_timeout is not None:
             limits = dataclasses.replace(limits, header_timeout=read_timeout, body_timeout=read_timeout)
@@ -220,11 +226,44 @@ class InMemoryOTLPCollector(BackgroundServer):
         changed = threading.Condition()
         self._spans: _Shelf[CollectedSpan] = _Shelf(changed, max_spans)
         self._log_records: _Shelf[CollectedLogRecord] = _Shelf(changed, max_spans)
+        self._grpc_port = grpc_port
+        self._grpc: OTLPGrpcReceiver | None = None
 
     @property
     def endpoint(self) -> str:
         """Base URL for ``OTEL_EXPORTER_OTLP_ENDPOINT`` (exporters append ``/v1/traces`` or ``/v1/logs``)."""
         return self.url
+
+    @property
+    def grpc_endpoint(self) -> str:
+        """``http://127.0.0.1:PORT`` of the OTLP/gRPC receiver, for the gRPC exporter's endpoint."""
+        if self._grpc is None:
+            raise RuntimeError("the collector's OTLP/gRPC receiver is off (start it with grpc_port=0 or a port)")
+        return self._grpc.endpoint
+
+    def start(self):
+        """Serve OTLP/HTTP, and OTLP/gRPC when asked; an OSError (a taken port) leaves neither running."""
+        super().start()
+        if self._grpc_port is not None:
+            from testopeninference.recorder.grpc_receiver import OTLPGrpcReceiver  # grpc loads only when used
+
+            receiver = OTLPGrpcReceiver(
+                self.keep, self._address[0], self._grpc_port,
+                max_message_bytes=self._max_body_bytes, max_connections=self.limits.max_connections,
+            )
+            try:
+                self._grpc = receiver.start()
+            except BaseException:
+                super().stop()
+                raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the gRPC receiver (exports in flight finish), then the HTTP server."""
+        if self._grpc is not None:
+            self._grpc.stop()
+            self._grpc = None
+        super().stop()
 
     def add(self, request: ExportTraceServiceRequest | ExportLogsServiceRequest) -> None:
         """Keep what an export request carries, as it is (tests may call this; exports over HTTP are checked)."""

@@ -74,6 +74,9 @@ BODY_TIMEOUT = "TESTOPENINFERENCE_BODY_TIMEOUT"
 IDLE_TIMEOUT = "TESTOPENINFERENCE_IDLE_TIMEOUT"
 """Seconds an idle keep-alive connection is kept open (default 5)."""
 
+GRPC = "TESTOPENINFERENCE_GRPC"
+"""``false`` turns off the collector's OTLP/gRPC receiver in ``serve`` and the pytest fixtures (default ``true``)."""
+
 OPENAI_API_KEY = "OPENAI_API_KEY"
 """A real API key: a missing cassette is then recorded from the live API."""
 
@@ -178,6 +181,7 @@ class Settings:
     body_timeout: float = 30.0
     idle_timeout: float = 5.0
     ignore_body_keys: tuple[str, ...] = ()  # request body keys the fake server tolerates (pyproject only)
+    grpc: bool = True  # the collector also receives OTLP/gRPC (serve and the fixtures)
 
     def connection_limits(self) -> ConnectionLimits:
         """What the fake server and the collector allow each client."""
@@ -219,6 +223,8 @@ class Settings:
             values["proxy_env"] = env[PROXY_ENV].strip().lower()
         if env.get(CACHE_DIR):
             values["cache_dir"] = Path(env[CACHE_DIR])
+        if GRPC in env:
+            values["grpc"] = _flag(env[GRPC])
         if ALLOW_VERSION_MISMATCH in env:
             values["allow_version_mismatch"] = _flag(env[ALLOW_VERSION_MISMATCH])
         for name, key in _POSITIVE_INTS.items():

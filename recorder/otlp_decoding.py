@@ -1,21 +1,19 @@
 """OTLP/HTTP request bodies to protobuf messages, and answers back to bytes.
 
 The OTLP/HTTP rules live here, apart from the HTTP plumbing in ``recorder.collector``:
-two encodings (binary protobuf, and OTLP/JSON whose ids are hex where protobuf's JSON
-mapping expects base64), id sizes, gzip and deflate bodies inflated as they arrive, and
+two encodings (binary protobuf, and OTLP/JSON, read by ``recorder.otlp_json``), id sizes, gzip and deflate bodies inflated as they arrive, and
 a size limit that also holds after decompression (h11 does the HTTP framing). Every
 refusal is a ``RequestError`` carrying the HTTP status the specification asks for.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import zlib
 from itertools import repeat
 from operator import attrgetter
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
@@ -28,6 +26,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder.loopback import RequestError
+from testopeninference.recorder.otlp_json import HEX, message_from_json
+from testopeninference.errors import InvalidOTLPError
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -46,14 +46,7 @@ _RPC_CODES = {
     501: code_pb2.UNIMPLEMENTED,
 }
 
-# Where OTLP/JSON carries hex ids: the lists leading down from the request, then the id keys and byte sizes.
-_SPAN_CONTEXT_IDS = {"traceId": 16, "spanId": 8}
-_HEX_IDS = (
-    (("resourceSpans", "scopeSpans", "spans"), {**_SPAN_CONTEXT_IDS, "parentSpanId": 8}),
-    (("resourceSpans", "scopeSpans", "spans", "links"), _SPAN_CONTEXT_IDS),
-    (("resourceLogs", "scopeLogs", "logRecords"), _SPAN_CONTEXT_IDS),
-)
-_HEX = re.compile(r"[0-9A-Fa-f]*")
+_SPAN_CONTEXT_IDS = {"traceId": 16, "spanId": 8}  # the ids a link or log record carries, and their sizes
 
 
 def media_type(content_type: str | None) -> str:
@@ -262,53 +255,10 @@ def _decode_json(body: bytes, message_type: type[M]) -> M:
         document = json.loads(body)
     except (ValueError, RecursionError) as error:
         raise RequestError(400, f"cannot decode the body as JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise RequestError(400, f"cannot decode the body: OTLP/JSON wants an object, not {type(document).__name__}")
-    _hex_ids_to_base64(document)
     try:
-        return json_format.ParseDict(document, message_type(), ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, RecursionError) as error:
+        return message_from_json(document, message_type, HEX)
+    except InvalidOTLPError as error:
         raise RequestError(400, f"cannot decode the JSON as {message_type.DESCRIPTOR.name}: {error}") from None
-
-
-def _hex_ids_to_base64(document: dict) -> None:
-    """Rewrite OTLP/JSON's hex ids in place as the base64 that protobuf's JSON mapping reads for bytes."""
-    for path, ids in _HEX_IDS:
-        for holder in _objects_at(document, path):
-            for name, size in ids.items():
-                for key in _spellings(name):
-                    if key in holder:
-                        holder[key] = _hex_to_base64(holder[key], key, size)
-
-
-def _objects_at(node: object, path: tuple[str, ...]) -> Iterator[dict]:
-    """The objects reached by following ``path`` through lists; other shapes are left for ParseDict to refuse."""
-    if not isinstance(node, dict):
-        return
-    if not path:
-        yield node
-        return
-    for key in _spellings(path[0]):
-        children = node.get(key)
-        for child in children if isinstance(children, list) else ():
-            yield from _objects_at(child, path[1:])
-
-
-def _spellings(name: str) -> set[str]:
-    """OTLP/JSON's lowerCamelCase key, and the proto field name that protobuf's parser accepts as well."""
-    return {name, _proto_name(name)}
-
-
-def _proto_name(name: str) -> str:
-    return re.sub(r"[A-Z]", lambda upper: "_" + upper[0].lower(), name)
-
-
-def _hex_to_base64(value: object, key: str, size: int) -> object:
-    if value is None:  # JSON null: the field's default, as protobuf's mapping reads it
-        return value
-    if not isinstance(value, str) or not _HEX.fullmatch(value) or len(value) not in (0, 2 * size):
-        raise RequestError(400, f"{key} must be a {2 * size}-digit hex string in OTLP/JSON, not {value!r:.80}")
-    return base64.b64encode(bytes.fromhex(value)).decode("ascii")
 
 
 def encode(message: Message, media: str) -> bytes:

@@ -32,6 +32,7 @@ from testopeninference.recorder.manifest import Manifest
 from testopeninference.recorder.session import SpanRecorder
 from testopeninference.recorder.signals import interrupt_on_termination
 from testopeninference.recorder.span_file import log_records, read_logs, read_span
+from testopeninference.recorder.span_saver import SpanSaver
 from testopeninference.catalogue import endpoint_of
 from testopeninference.compare import span_differences
 from testopeninference.goldens import golden_location
@@ -83,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--openai-port", type=int, default=0, help="fake OpenAI server port (default: any free one)")
     serve.add_argument("--otlp-port", type=int, default=4318, help="OTLP/HTTP collector port (default 4318)")
+    serve.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC receiver port (default 4317; 0: any)")
+    serve.add_argument("--no-grpc", action="store_true", help="receive no OTLP/gRPC (or TESTOPENINFERENCE_GRPC=false)")
+    serve.add_argument("--save-spans", type=Path, default=None, metavar="DIR",
+                       help="write each span received to DIR/<trace id>-<span name>.json, for diff")
     serve.add_argument("--max-spans", type=int, default=None, help="spans kept, the oldest dropped (default 100000)")
     serve.add_argument("--requests-kept", type=int, default=None, help="requests kept per cassette (default 100)")
     serve.add_argument("--max-connections", type=int, default=None, help="connections per server (default 100)")
@@ -286,12 +291,17 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     replayer = CassetteReplayer(cassette_library(settings), ignore_body_keys=tolerated,
                                 requests_kept=settings.requests_kept)
     fake = FakeOpenAIServer(replayer, host=args.host, port=args.openai_port, limits=limits)
-    collector = InMemoryOTLPCollector(host=args.host, port=args.otlp_port, max_spans=settings.max_spans, limits=limits)
+    grpc_port = None if args.no_grpc or not settings.grpc else args.grpc_port
+    collector = InMemoryOTLPCollector(host=args.host, port=args.otlp_port, max_spans=settings.max_spans, limits=limits,
+                                      grpc_port=grpc_port)
+    saver = _span_saver(args.save_spans)
     with contextlib.ExitStack() as running:
         for server, port, option in ((fake, args.openai_port, "--openai-port"), (collector, args.otlp_port, "--otlp-port")):
             try:
                 running.enter_context(server)
             except OSError as error:
+                if error.filename == "OTLP/gRPC":
+                    port, option = grpc_port, "--grpc-port, or --no-grpc"
                 reason = os.strerror(error.errno) if error.errno else str(error)
                 raise ConfigurationError(
                     f"cannot listen on {args.host}:{port} ({reason}); choose other ports (this one with {option})."
@@ -299,13 +309,31 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         print(f"fake OpenAI server  {fake.base_url}/v1   (send X-Cassette-Name: <cassette>)", file=out)
         print(f"OTLP collector      {collector.endpoint}   (OTEL_EXPORTER_OTLP_ENDPOINT)", file=out)
         print(f"tolerated body keys {', '.join(replayer.ignore_body_keys) or 'none'}   (--ignore-body-key)", file=out)
+        if grpc_port is not None:
+            print(f"OTLP/gRPC receiver  {collector.grpc_endpoint}   (the same, with OTEL_EXPORTER_OTLP_PROTOCOL=grpc)",
+                  file=out)
+        if saver is not None:
+            print(f"saving spans to     {saver.directory}   (testopeninference diff <cassette> <file>)", file=out)
         print("Ctrl-C to stop.", file=out, flush=True)
-        _report_spans(collector, out, args.seconds)
+        _report_spans(collector, out, args.seconds, saver)
     return 0
 
 
-def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float | None) -> None:
-    """Print each span as it arrives, until Ctrl-C (or ``seconds``); spans past ``--max-spans`` are counted."""
+def _span_saver(directory: Path | None) -> SpanSaver | None:
+    if directory is None:
+        return None
+    try:
+        return SpanSaver(directory)
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot use {directory} for --save-spans ({error.strerror or error}); name a directory you can write."
+        ) from None
+
+
+def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float | None,
+                  saver: SpanSaver | None = None) -> None:
+    """Print (and with ``saver``, write) each span as it arrives, until Ctrl-C (or ``seconds``); spans past
+    ``--max-spans`` are counted."""
     deadline = None if seconds is None else time.monotonic() + seconds
     shown = 0  # spans received so far, kept or dropped
     try:
@@ -313,7 +341,8 @@ def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float 
             spans, dropped = collector.spans(), collector.dropped_spans
             arrived = len(spans) + dropped - shown
             for item in spans[len(spans) - min(arrived, len(spans)) :]:
-                print(f"span  {item.scope.name or '(no scope)'}  {item.span.name}", file=out, flush=True)
+                saved = f"  -> {_save(saver, item.span)}" if saver is not None else ""
+                print(f"span  {item.scope.name or '(no scope)'}  {item.span.name}{saved}", file=out, flush=True)
             shown += arrived
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -321,6 +350,16 @@ def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float 
     dropped = collector.dropped_spans
     note = f", {dropped} dropped (the oldest, over --max-spans)" if dropped else ""
     print(f"{shown} span(s) received{note}.", file=out)
+
+
+def _save(saver: SpanSaver, span: Span) -> Path:
+    try:
+        return saver.save(span)
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot write a span into {saver.directory} ({error.strerror or error}); free space or choose "
+            "another --save-spans directory."
+        ) from None
 
 
 def _prune(args: argparse.Namespace, out: TextIO) -> int:

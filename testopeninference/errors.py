@@ -15,7 +15,8 @@
      │    ├── NotCoveredError
      │    ├── BaseImageMissingError
      │    └── UnknownMatcherError
-     └── SpanMismatchError (AssertionError)
+     ├── SpanMismatchError (AssertionError)
+     └── InvalidOTLPError (ValueError)
 
 Each message says what failed, where, and what to do next.
 """
@@ -87,3 +88,9 @@ class SpanMismatchError(TestOpenInferenceError, AssertionError):
 
 class UnknownMatcherError(ConfigurationError):
     """A replayer's ``match_on`` names a matcher that does not exist (the message lists the known ones)."""
+
+
+class InvalidOTLPError(TestOpenInferenceError, ValueError):
+    """OTLP/JSON (or protojson) that is no OTLP message: the message names the field and what it held.
+
+    The collector answers it with 400, ``as_span`` with ``InvalidGoldenSpanError``."""

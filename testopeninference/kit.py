@@ -85,6 +85,12 @@ class OTLPCollector:
         """Give this to the gateway as ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
         return self.collector.endpoint
 
+    @property
+    def grpc_endpoint(self) -> str:
+        """For a gateway exporting OTLP/gRPC: ``OTEL_EXPORTER_OTLP_ENDPOINT`` with
+        ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` (``http://127.0.0.1:PORT``)."""
+        return self.collector.grpc_endpoint
+
     def spans(self, name: str | None = None, scope: str | None = None) -> list[CollectedSpan]:
         return [item for item in self.collector.spans() if _wanted(item, name, scope)]
 

@@ -7,7 +7,7 @@ re-records every golden used (the same as ``RECORD_SPANS=true`` / ``all``);
 option) names request body keys the fake server tolerates.
 Fixtures: ``fake_openai`` (the replay server, session scoped; a test during
 which it refused a request fails at teardown),
-``otlp_collector`` (an OTLP/HTTP endpoint for the gateway, cleared for each
+``otlp_collector`` (OTLP/HTTP and OTLP/gRPC endpoints for the gateway, cleared for each
 test), ``golden_span`` (a golden by cassette name). While recording, each
 golden written is one line of progress, with a summary at the end; the
 session also warns about stale goldens at the end.
@@ -230,14 +230,17 @@ def _fail_on_refused_requests(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def _otlp_collector_server() -> Iterator[InMemoryOTLPCollector]:
-    with InMemoryOTLPCollector() as collector:
+def _otlp_collector_server(pytestconfig: pytest.Config) -> Iterator[InMemoryOTLPCollector]:
+    """OTLP/HTTP, and OTLP/gRPC on a free port unless ``TESTOPENINFERENCE_GRPC=false``."""
+    grpc_port = 0 if pytestconfig.stash[_SESSION].settings.grpc else None
+    with InMemoryOTLPCollector(grpc_port=grpc_port) as collector:
         yield collector
 
 
 @pytest.fixture
 def otlp_collector(_otlp_collector_server: InMemoryOTLPCollector) -> Iterator[OTLPCollector]:
-    """An OTLP/HTTP endpoint for the gateway (``.endpoint``), empty at the start of each test."""
+    """OTLP/HTTP and OTLP/gRPC endpoints for the gateway (``.endpoint``, ``.grpc_endpoint``), empty at the
+    start of each test."""
     _otlp_collector_server.clear()
     yield OTLPCollector(_otlp_collector_server)
     _otlp_collector_server.clear()

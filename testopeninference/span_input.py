@@ -1,30 +1,25 @@
 """Spans (and log records) from wherever a gateway test has them: protobuf, protojson, OTLP/JSON, or files.
 
 protojson (what goldens and Go's ``protojson`` hold) writes ids as base64;
-OTLP/JSON (what OTLP/HTTP JSON exporters send) writes them as hex, which
-protobuf's JSON parser would silently misread as base64. Ids are therefore
-recognised by their form and converted before parsing.
+OTLP/JSON (what OTLP/HTTP JSON exporters send) writes them as hex. The
+collector's decoder (``recorder.otlp_json``) reads both, telling ids apart by
+their length.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, LogsData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from testopeninference.recorder.otlp_json import HEX_OR_BASE64, message_from_json
 from testopeninference.recorder.span_file import log_records, read_golden_text, read_logs
 
-from testopeninference.errors import InvalidGoldenSpanError
-
-_HEX_ID = {"traceId": re.compile(r"^[0-9a-fA-F]{32}$"), "spanId": re.compile(r"^[0-9a-fA-F]{16}$"),
-           "parentSpanId": re.compile(r"^[0-9a-fA-F]{16}$")}
+from testopeninference.errors import InvalidGoldenSpanError, InvalidOTLPError
 
 
 def as_span(value: Any) -> Span:
@@ -66,23 +61,6 @@ def span_from_dict(data: dict, source: str = "<dict>") -> Span:
             raise InvalidGoldenSpanError(f"{source}: an OTLP export with {len(spans)} spans; pass one span.")
         data = spans[0]
     try:
-        return json_format.ParseDict(hex_ids_to_base64(data), Span(), ignore_unknown_fields=True)
-    except RecursionError:
-        raise InvalidGoldenSpanError(f"{source}: not an OpenTelemetry Span (nested too deeply).") from None
-    except json_format.ParseError as error:
+        return message_from_json(data, Span, HEX_OR_BASE64)
+    except InvalidOTLPError as error:
         raise InvalidGoldenSpanError(f"{source}: not an OpenTelemetry Span ({error}).") from None
-
-
-def hex_ids_to_base64(data: Any) -> Any:
-    """A copy of OTLP/JSON with hex trace and span ids (in spans, events, links) as protojson's base64."""
-    if isinstance(data, list):
-        return [hex_ids_to_base64(item) for item in data]
-    if not isinstance(data, dict):
-        return data
-    converted = {}
-    for key, item in data.items():
-        pattern = _HEX_ID.get(key)
-        if pattern is not None and isinstance(item, str) and pattern.match(item):
-            item = base64.b64encode(bytes.fromhex(item)).decode()
-        converted[key] = hex_ids_to_base64(item)
-    return converted

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import PROJECT, SPANS
 
@@ -39,3 +42,52 @@ def test_diff_into_a_closed_pipe_exits_quietly_with_the_comparison_status():
         run.stdout.close()  # like `| head` that has already exited
         _, err = run.communicate(timeout=60)
         assert (run.returncode, err.decode()) == (status, ""), other
+
+
+def test_serve_save_spans_writes_each_span_received_over_http_or_grpc_for_diff(tmp_path: Path):
+    import signal
+
+    import grpc
+    import httpx
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from testopeninference.recorder.span_file import read_span
+    from testopeninference.recorder.span_saver import file_name_part
+
+    saved = tmp_path / "saved"
+    serve = subprocess.Popen(
+        command("serve", "--openai-port", "0", "--otlp-port", "0", "--grpc-port", "0", "--save-spans", str(saved),
+                "--seconds", "120"),
+        cwd=PROJECT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        heading = [serve.stdout.readline() for _ in range(5)]
+        addresses = {line.split()[0] + line.split()[1]: line.split()[2] for line in heading if line.count(" ") > 2}
+        span = read_span(SPANS / "chat-basic.json")
+        span.trace_id, span.span_id = bytes(range(16)), b"\x01" * 8
+        request = ExportTraceServiceRequest()
+        request.resource_spans.add().scope_spans.add().spans.append(span)
+        body = request.SerializeToString()
+        answer = httpx.post(f"{addresses['OTLPcollector']}/v1/traces", content=body,
+                            headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+        assert answer.status_code == 200, heading
+        with grpc.insecure_channel(addresses["OTLP/gRPCreceiver"].removeprefix("http://")) as channel:
+            channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")(body, timeout=10)
+        stem = f"{bytes(range(16)).hex()}-{file_name_part(span.name)}"
+        expected = [saved / f"{stem}-2.json", saved / f"{stem}.json"]
+        for _ in range(200):
+            if all(path.exists() for path in expected):
+                break
+            serve.poll() is None or pytest.fail(f"serve ended: {serve.communicate()}")
+            time.sleep(0.05)
+    finally:
+        serve.send_signal(signal.SIGINT)
+        out, err = serve.communicate(timeout=30)
+    assert sorted(saved.iterdir()) == expected, (heading, out, err)
+    assert out.splitlines()[-1] == "2 span(s) received.", out
+    for path in expected:
+        same = subprocess.run(command("diff", "chat-basic", str(path)), cwd=PROJECT, capture_output=True, timeout=60)
+        assert same.returncode == 0, same
+        other = subprocess.run(command("diff", "chat-multiturn", str(path)), cwd=PROJECT, capture_output=True,
+                               timeout=60)
+        assert other.returncode == 1, other

@@ -107,6 +107,37 @@ def test_fixtures_serve_and_collect(pytester: pytest.Pytester, spans_dir: Path):
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=3)
 
 
+def test_the_collector_fixture_receives_otlp_grpc_unless_the_setting_turns_it_off(
+    pytester: pytest.Pytester, spans_dir: Path, monkeypatch
+):
+    pytester.makepyfile(
+        """
+        import os
+
+        import pytest
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+        def test_grpc(otlp_collector):
+            if os.environ.get("TESTOPENINFERENCE_GRPC") == "false":
+                with pytest.raises(RuntimeError, match="gRPC receiver is off"):
+                    otlp_collector.grpc_endpoint
+                return
+            assert otlp_collector.grpc_endpoint.startswith("http://127.0.0.1:")
+            provider = TracerProvider()
+            exporter = OTLPSpanExporter(endpoint=otlp_collector.grpc_endpoint, insecure=True)
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            provider.get_tracer("gateway").start_span("over grpc").end()
+            provider.shutdown()
+            (item,) = otlp_collector.wait_for_spans(name="over grpc", scope="gateway", timeout=5)
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    monkeypatch.setenv("TESTOPENINFERENCE_GRPC", "false")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 def test_waiting_for_spans_that_never_come_says_what_arrived(pytester: pytest.Pytester, spans_dir: Path):
     pytester.makepyfile(
         """

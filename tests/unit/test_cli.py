@@ -97,7 +97,7 @@ def test_prune_removes_goldens_without_cassettes(tmp_path: Path):
 
 
 def test_serve_prints_addresses_and_the_spans_it_receives():
-    code, out, _ = run("serve", "--otlp-port", "0", "--seconds", "0.3")
+    code, out, _ = run("serve", "--otlp-port", "0", "--grpc-port", "0", "--seconds", "0.3")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("fake OpenAI server  http://127.0.0.1:")
@@ -170,6 +170,37 @@ def test_serve_on_a_taken_port_names_it_and_the_option():
     assert err.strip() == (
         f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); choose other ports (this one with --otlp-port)."
     )
+
+
+def test_serve_prints_the_grpc_endpoint_unless_no_grpc_turns_it_off():
+    code, out, _ = run("serve", "--otlp-port", "0", "--grpc-port", "0", "--seconds", "0.1")
+    assert code == 0
+    (grpc_line,) = [line for line in out.splitlines() if line.startswith("OTLP/gRPC receiver  http://127.0.0.1:")]
+    assert grpc_line.endswith("(the same, with OTEL_EXPORTER_OTLP_PROTOCOL=grpc)")
+    code, out, _ = run("serve", "--otlp-port", "0", "--no-grpc", "--seconds", "0.1")
+    assert code == 0 and "OTLP/gRPC" not in out
+
+
+def test_serve_on_a_taken_grpc_port_names_it_and_the_option():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, _, err = run("serve", "--otlp-port", "0", "--grpc-port", str(port), "--seconds", "0.1")
+    assert code == 1
+    assert err.strip() == (
+        f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "choose other ports (this one with --grpc-port, or --no-grpc)."
+    )
+
+
+def test_serve_refuses_a_save_spans_path_that_is_a_file(tmp_path: Path):
+    (tmp_path / "a-file").write_text("")
+    code, _, err = run("serve", "--otlp-port", "0", "--no-grpc", "--save-spans", str(tmp_path / "a-file"),
+                       "--seconds", "0.1")
+    assert code == 1
+    assert err.startswith(f"Error: cannot use {tmp_path / 'a-file'} for --save-spans (")
+    assert err.strip().endswith("name a directory you can write.")
 
 
 def test_version_is_printed(capsys):

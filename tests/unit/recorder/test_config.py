@@ -51,3 +51,9 @@ def test_project_requirements_are_all_pinned():
     text = Settings().requirements_file.read_text()
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     assert len(read_pins(Settings().requirements_file)) == len(lines)
+
+
+@pytest.mark.parametrize(("text", "on"), [("false", False), ("0", False), ("true", True), ("1", True)])
+def test_the_grpc_receiver_is_on_unless_the_setting_turns_it_off(text: str, on: bool):
+    assert Settings.from_env({}).grpc is True
+    assert Settings.from_env({"TESTOPENINFERENCE_GRPC": text}).grpc is on
