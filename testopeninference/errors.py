@@ -15,6 +15,7 @@
      │    ├── NotCoveredError
      │    └── BaseImageMissingError
      └── SpanMismatchError (AssertionError)
+          └── SpanSelectionError
 
 Each message says what failed, where, and what to do next.
 """
@@ -82,3 +83,7 @@ class BaseImageMissingError(ConfigurationError):
 
 class SpanMismatchError(TestOpenInferenceError, AssertionError):
     """A span differs from its golden; the message lists each difference."""
+
+
+class SpanSelectionError(SpanMismatchError):
+    """A trace holds no span, or several, where a test asked for exactly one (such as its LLM span)."""
