@@ -15,7 +15,7 @@
 - sends the trace context upstream (W3C ``traceparent``);
 - exports one span of its own trace on every ``GET /health``, as gateways' health checks do.
 
-Run: ``python gateway.py [--port 8080] [--keep-headers] [--no-stream-default]``; it binds 127.0.0.1 and
+Run: ``python gateway.py [--port 8080] [--keep-headers] [--no-stream-default] [--no-propagate]``; it binds 127.0.0.1 and
 exits when its parent process dies (Linux).
 """
 
@@ -60,7 +60,7 @@ def tracer_provider() -> Any:
     return provider
 
 
-def create_app(provider: Any, keep_headers: bool, stream_default: bool) -> Any:
+def create_app(provider: Any, keep_headers: bool, stream_default: bool, propagate_context: bool = True) -> Any:
     """The gateway's HTTP app, with its upstream client made once."""
     import openai
     from fastapi import FastAPI, Request
@@ -72,10 +72,11 @@ def create_app(provider: Any, keep_headers: bool, stream_default: bool) -> Any:
     async def inject(request: Any) -> None:
         propagate.inject(request.headers)
 
+    hooks = {"request": [inject]} if propagate_context else {}
     client = openai.AsyncOpenAI(
         base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
         api_key=os.environ.get("OPENAI_API_KEY", "unused"), max_retries=0,
-        http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [inject]}),
+        http_client=openai.DefaultAsyncHttpxClient(event_hooks=hooks),
     )
     calls = {"chat": client.chat.completions.create, "completions": client.completions.create,
              "embeddings": client.embeddings.create}
@@ -100,6 +101,7 @@ def create_app(provider: Any, keep_headers: bool, stream_default: bool) -> Any:
                 model = str(body.get("model", ""))
                 body["model"] = model.removeprefix(MODEL_PREFIX)
                 routing.set_attribute("gateway.route", "openai")
+                routing.set_attribute("gateway.requested_model", model)
                 routing.set_attribute("gateway.model", body["model"])
             if stream_default and ROUTES[route] != "embeddings":
                 body.setdefault("stream", False)
@@ -158,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
     parser.add_argument("--keep-headers", action="store_true", help="pass unknown headers (X-Cassette-Name) upstream")
     parser.add_argument("--no-stream-default", action="store_true", help='do not add "stream": false to requests')
+    parser.add_argument("--no-propagate", action="store_true", help="send no traceparent upstream (a broken gateway)")
     args = parser.parse_args(argv)
     die_with_parent()
     from openinference.instrumentation.openai import OpenAIInstrumentor
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
 
     provider = tracer_provider()
     OpenAIInstrumentor().instrument(tracer_provider=provider)
-    app = create_app(provider, args.keep_headers, not args.no_stream_default)
+    app = create_app(provider, args.keep_headers, not args.no_stream_default, not args.no_propagate)
     try:
         uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
     finally:
