@@ -24,9 +24,12 @@ from testopeninference.recorder.fake_openai import CASSETTE_HEADER, CassetteRepl
 from testopeninference.recorder.matchers import IncomingRequest
 from testopeninference.recorder.request import ProxyReply, transmit
 from testopeninference.errors import ConfigurationError, SpanTimeoutError
-from testopeninference.gateway_request import Adapt, GatewayRequest, content_of, request_of
+from testopeninference.gateway_request import Adapt, GatewayRequest, content_of, prefix_model, request_of
 from testopeninference.span_selection import in_trace, pick_one, candidates, unrelated_line
 from testopeninference.trace_context import TraceParent, new_traceparent, parse_traceparent
+
+__all__ = ["FakeOpenAI", "GatewayReply", "GatewayRequest", "OTLPCollector", "SentTraces", "prefix_model",
+           "send_cassette"]
 
 
 class FakeOpenAI:

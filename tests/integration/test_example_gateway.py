@@ -25,8 +25,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference import assert_span_equal
 from testopeninference.errors import SpanSelectionError
-from testopeninference.gateway_request import prefix_model
-from testopeninference.kit import send_cassette
+from testopeninference.kit import prefix_model, send_cassette
 from testopeninference.trace_context import assert_trace_propagated, new_traceparent, trace_problems
 from tests.helpers import PROJECT
 from tests.integration.example_gateway import running_gateway
