@@ -19,6 +19,11 @@ the request upstream is the cassette's).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -28,7 +33,7 @@ from testopeninference.errors import SpanSelectionError
 from testopeninference.kit import prefix_model, send_cassette
 from testopeninference.trace_context import assert_trace_propagated, new_traceparent, trace_problems
 from tests.helpers import PROJECT
-from tests.integration.example_gateway import running_gateway
+from tests.integration.example_gateway import GATEWAY, running_gateway
 
 CASSETTES = ["chat-basic", "chat-streaming", "chat-tools", "chat-bad-request", "completion-basic", "embeddings-basic"]
 GATEWAY_ARGS = ("--keep-headers", "--no-stream-default")
@@ -146,6 +151,39 @@ def test_gateway_exporting_over_grpc(fake_openai, otlp_collector_session, golden
         reply = send_cassette(url, fake_openai.cassette("chat-basic"), **THROUGH_THE_GATEWAY)
         exported = otlp_collector_session.llm_span(reply.trace_id)
     assert_span_equal(golden_span("chat-basic"), exported.span, golden="spans/chat-basic.json")
+
+
+def test_the_gateway_dies_with_the_process_that_started_it(fake_openai, otlp_collector_session):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the gateway watches its parent with prctl(PR_SET_PDEATHSIG), which is Linux's")
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time\n"
+         "child = subprocess.Popen([sys.executable, *sys.argv[1:]])\n"
+         "print(child.pid, flush=True)\ntime.sleep(120)\n",
+         str(GATEWAY), "--port", "0"],
+        env={**os.environ, "OPENAI_BASE_URL": fake_openai.base_url,
+             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_collector_session.endpoint},
+        stdout=subprocess.PIPE,
+    )
+    try:
+        gateway_pid = int(starter.stdout.readline())
+        assert _alive(gateway_pid)
+    finally:
+        starter.kill()
+        starter.wait(timeout=10)
+        starter.stdout.close()
+    deadline = time.monotonic() + 30
+    while _alive(gateway_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(gateway_pid), f"the gateway (pid {gateway_pid}) outlived the process that started it"
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def test_a_wrong_span_fails_with_a_readable_message(pytester: pytest.Pytester):
