@@ -67,11 +67,15 @@ def send_request(
         headers["traceparent"] = traceparent(trace_id)
     if request.is_multipart:
         uploads = {key: (path.name, path.read_bytes()) for key, path in (files or {}).items()}
-        build = dict(data=fields or {}, files=uploads)
-    else:
-        headers["Content-Type"] = "application/json"
-        build = dict(content=request.body.encode())
-    with client.stream(request.method, url, headers=headers, timeout=timeout, **build) as response:
+        return transmit(client, request.method, url, headers, timeout, data=fields or {}, files=uploads)
+    headers["Content-Type"] = "application/json"
+    return transmit(client, request.method, url, headers, timeout, content=request.body.encode())
+
+
+def transmit(client: httpx.Client, method: str, url: str, headers: dict[str, str], timeout: float,
+             **build: object) -> ProxyReply:
+    """Send a built request (``content=`` bytes, or ``data=`` and ``files=``) and read the whole response."""
+    with client.stream(method, url, headers=headers, timeout=timeout, **build) as response:  # type: ignore[arg-type]
         if response.headers.get("content-type", "").startswith("text/event-stream"):
             return ProxyReply(response.status_code, _read_events(response))
         return ProxyReply(response.status_code, response.read().decode(errors="replace"))

@@ -16,6 +16,7 @@
      │    ├── BaseImageMissingError
      │    └── UnknownMatcherError
      ├── SpanMismatchError (AssertionError)
+     │    └── SpanSelectionError
      └── InvalidOTLPError (ValueError)
 
 Each message says what failed, where, and what to do next.
@@ -94,3 +95,7 @@ class InvalidOTLPError(TestOpenInferenceError, ValueError):
     """OTLP/JSON (or protojson) that is no OTLP message: the message names the field and what it held.
 
     The collector answers it with 400, ``as_span`` with ``InvalidGoldenSpanError``."""
+
+
+class SpanSelectionError(SpanMismatchError):
+    """A trace holds no span, or several, where a test asked for exactly one (such as its LLM span)."""

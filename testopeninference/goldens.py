@@ -103,7 +103,26 @@ def get_log_records(
 
 
 def _settings(convention, cassettes_dir, spans_dir, record) -> Settings:
-    return Settings.from_env(convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record)
+    explicit = dict(convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record)
+    return Settings.from_env(**{**_option_defaults, **{key: value for key, value in explicit.items() if value is not None}})
+
+
+_option_defaults: dict[str, object] = {}  # the pytest plugin's options: above the environment, below arguments
+
+
+def use_option_defaults(**values: object) -> Callable[[], None]:
+    """Make ``values`` (Settings fields, such as the pytest options' ``record_mode`` and ``convention``) the
+    defaults of ``get_span`` and the other functions here, above the environment and below their arguments,
+    without touching ``os.environ`` (which child processes would inherit); returns the function that undoes it."""
+    given = {key: value for key, value in values.items() if value is not None}
+    saved = dict(_option_defaults)
+    _option_defaults.update(given)
+
+    def undo() -> None:
+        _option_defaults.clear()
+        _option_defaults.update(saved)
+
+    return undo
 
 
 def golden_span(settings: Settings, cassette: str, endpoint: Endpoint | None = None) -> Span:

@@ -1,15 +1,20 @@
 """What a gateway test holds: the fake OpenAI upstream, the OTLP collector, and a way to send cassettes.
 
-The pytest plugin hands these out as the ``fake_openai`` and
-``otlp_collector`` fixtures; they work without pytest too.
+The pytest plugin hands these out as the ``fake_openai``,
+``otlp_collector_session`` and ``otlp_collector`` fixtures; they work without
+pytest too. Each cassette sent goes in a trace of its own (``send_cassette``
+sends a fresh ``traceparent``), so a test selects its spans by trace id, and
+spans outside every sent trace (health checks, start-up) are kept apart.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import threading
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import httpx
 
@@ -17,8 +22,14 @@ from testopeninference.recorder.cassette import Cassette, CassetteLibrary
 from testopeninference.recorder.collector import CollectedSpan, InMemoryOTLPCollector
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, MatchOn
-from testopeninference.recorder.request import ProxyReply, send
-from testopeninference.errors import SpanTimeoutError
+from testopeninference.recorder.request import ProxyReply, transmit
+from testopeninference.errors import ConfigurationError, SpanTimeoutError
+from testopeninference.gateway_request import Adapt, GatewayRequest, content_of, prefix_model, request_of
+from testopeninference.span_selection import in_trace, pick_one, candidates, unrelated_line
+from testopeninference.trace_context import TraceParent, new_traceparent, parse_traceparent
+
+__all__ = ["FakeOpenAI", "GatewayReply", "GatewayRequest", "OTLPCollector", "ReplayError", "SentTraces",
+           "prefix_model", "send_cassette"]
 
 
 class FakeOpenAI:
@@ -74,15 +85,46 @@ class FakeOpenAI:
         return self.library.load(name)
 
 
+class SentTraces:
+    """Trace ids this process sent (``send_cassette``) or asked about: every other span is unrelated."""
+
+    def __init__(self, max_kept: int = 100_000) -> None:
+        self._order: collections.deque[str] = collections.deque()
+        self._ids: set[str] = set()
+        self._max_kept = max_kept
+        self._lock = threading.Lock()
+
+    def add(self, trace_id: str) -> None:
+        with self._lock:
+            if trace_id in self._ids:
+                return
+            self._order.append(trace_id)
+            self._ids.add(trace_id)
+            if len(self._order) > self._max_kept:
+                self._ids.discard(self._order.popleft())
+
+    def __contains__(self, trace_id: object) -> bool:
+        with self._lock:
+            return trace_id in self._ids
+
+
+SENT_TRACES = SentTraces()
+
+
 @dataclasses.dataclass
 class OTLPCollector:
-    """The collector as a gateway test sees it: an endpoint, and spans to wait for."""
+    """The collector as a gateway test sees it: endpoints, and spans selected by trace.
+
+    ``sent`` holds the trace ids that count as a test's own (by default every trace ``send_cassette``
+    sent in this process); spans of other traces are ``unrelated_spans()``, reported, never selected.
+    """
 
     collector: InMemoryOTLPCollector
+    sent: SentTraces = dataclasses.field(default_factory=lambda: SENT_TRACES)
 
     @property
     def endpoint(self) -> str:
-        """Give this to the gateway as ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+        """Give this to the gateway as ``OTEL_EXPORTER_OTLP_ENDPOINT`` (OTLP/HTTP)."""
         return self.collector.endpoint
 
     @property
@@ -91,37 +133,124 @@ class OTLPCollector:
         ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` (``http://127.0.0.1:PORT``)."""
         return self.collector.grpc_endpoint
 
-    def spans(self, name: str | None = None, scope: str | None = None) -> list[CollectedSpan]:
-        return [item for item in self.collector.spans() if _wanted(item, name, scope)]
+    def spans(self, name: str | None = None, scope: str | None = None, *,
+              trace_id: str | None = None) -> list[CollectedSpan]:
+        return [item for item in self.collector.spans() if _wanted(item, name, scope, trace_id)]
+
+    def trace(self, trace_id: str) -> list[CollectedSpan]:
+        """Every span received so far in one trace, in arrival order."""
+        return self.spans(trace_id=_checked_trace_id(trace_id))
+
+    def unrelated_spans(self) -> list[CollectedSpan]:
+        """Spans outside every trace sent (readiness probes, start-up, another process's requests)."""
+        return [item for item in self.collector.spans() if item.span.trace_id.hex() not in self.sent]
 
     def wait_for_spans(
-        self, count: int = 1, *, name: str | None = None, scope: str | None = None, timeout: float = 10.0
+        self, count: int = 1, *, name: str | None = None, scope: str | None = None, trace_id: str | None = None,
+        timeout: float = 10.0,
     ) -> list[CollectedSpan]:
-        """At least ``count`` matching spans, or ``SpanTimeoutError`` saying what did arrive."""
+        """At least ``count`` matching spans (of one trace, with ``trace_id``), or ``SpanTimeoutError``
+        saying what did arrive."""
+        if trace_id is not None:
+            self.sent.add(_checked_trace_id(trace_id))
         deadline = time.monotonic() + timeout
         while True:
-            found = self.spans(name, scope)
+            found = self.spans(name, scope, trace_id=trace_id)
             if len(found) >= count:
                 return found
             if time.monotonic() >= deadline:
                 arrived = ", ".join(f"{i.scope.name}:{i.span.name}" for i in self.collector.spans()) or "none"
+                where = f", trace_id={trace_id!r}" if trace_id is not None else ""
                 raise SpanTimeoutError(
-                    f"expected {count} span(s) (name={name!r}, scope={scope!r}) within {timeout:g} s, "
-                    f"got {len(found)}; spans received: {arrived}. Is the gateway's OTLP endpoint {self.endpoint}?"
+                    f"expected {count} span(s) (name={name!r}, scope={scope!r}{where}) within {timeout:g} s, "
+                    f"got {len(found)}; spans received: {arrived}; {unrelated_line(self.unrelated_spans())}. "
+                    f"Is the gateway's OTLP endpoint {self.endpoint}?"
                 )
             time.sleep(0.02)
+
+    def llm_span(self, trace_id: str, *, name: str | None = None, timeout: float = 10.0) -> CollectedSpan:
+        """THE LLM or embedding span of a trace (see ``span_selection``), or the one span named ``name``.
+
+        Waits up to ``timeout`` s for a candidate; none, or several, is a ``SpanSelectionError`` that
+        lists the spans of the trace and the unrelated ones.
+        """
+        trace_id = _checked_trace_id(trace_id)
+        self.sent.add(trace_id)
+        self.collector.wait_for(lambda item: in_trace(item, trace_id) and bool(candidates([item], name)), timeout)
+        return pick_one(self.trace(trace_id), trace_id, name, self.unrelated_spans())
 
     def clear(self) -> None:
         self.collector.clear()
 
 
-def _wanted(item: CollectedSpan, name: str | None, scope: str | None) -> bool:
-    return (name is None or item.span.name == name) and (scope is None or item.scope.name == scope)
+def _wanted(item: CollectedSpan, name: str | None, scope: str | None, trace_id: str | None) -> bool:
+    return ((name is None or item.span.name == name) and (scope is None or item.scope.name == scope)
+            and (trace_id is None or in_trace(item, trace_id)))
+
+
+def _checked_trace_id(trace_id: str) -> str:
+    text = str(trace_id).strip().lower()
+    if len(text) != 32 or any(c not in "0123456789abcdef" for c in text):
+        raise ConfigurationError(f"trace id {trace_id!r} is not 32 hex digits; pass the .trace_id of "
+                                 "send_cassette's reply.")
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewayReply(ProxyReply):
+    """The gateway's reply (``status``, whole ``body``) and the trace the request was sent in."""
+
+    trace_id: str  # 32 hex digits: select the request's spans with it
+    traceparent: str  # the header value sent
 
 
 def send_cassette(
-    gateway_url: str, cassette: Cassette, *, headers: dict[str, str] | None = None, timeout: float = 30.0
-) -> ProxyReply:
-    """Send a cassette's request to a gateway, as the recorder sends it to the proxy; read the whole reply."""
+    gateway_url: str,
+    cassette: Cassette,
+    *,
+    headers: Mapping[str, str] | None = None,
+    traceparent: TraceParent | str | None = None,
+    path_prefix: str = "",
+    adapt: Adapt | None = None,
+    timeout: float = 30.0,
+) -> GatewayReply:
+    """Send a cassette's request to a gateway in a trace of its own and read the whole reply.
+
+    The request carries ``X-Cassette-Name`` and a fresh ``traceparent`` (or ``traceparent``, or one in
+    ``headers``); ``path_prefix`` goes before the cassette's path (``"/openai"`` for ``/openai/v1/...``);
+    ``adapt`` may change the ``GatewayRequest`` (e.g. ``prefix_model("gw::")``). The fake server still
+    answers with the cassette's recorded reply.
+    """
+    extra = dict(headers or {})
+    caller = _caller_context(traceparent, extra)
+    extra["traceparent"] = caller.header()
+    request = request_of(cassette, path_prefix, extra)
+    if adapt is not None:
+        request = adapt(request)
+    SENT_TRACES.add(caller.trace_id)
+    url = f"{gateway_url.rstrip('/')}{request.path}" + (f"?{request.query}" if request.query else "")
     with httpx.Client() as client:
-        return send(client, gateway_url, cassette, None, timeout, extra_headers=headers)
+        if request.multipart:
+            files = {key: (path.name, path.read_bytes()) for key, path in cassette.form_files().items()}
+            reply = transmit(client, request.method, url, request.headers, timeout, data=request.form, files=files)
+        else:
+            sent_headers = {"Content-Type": "application/json", **request.headers}
+            reply = transmit(client, request.method, url, sent_headers, timeout, content=content_of(request, cassette))
+    return GatewayReply(reply.status, reply.body, caller.trace_id, caller.header())
+
+
+def _caller_context(traceparent: TraceParent | str | None, headers: dict[str, str]) -> TraceParent:
+    """The trace the request goes in: the one given, one in ``headers``, else a fresh one."""
+    in_headers = [key for key in headers if key.lower() == "traceparent"]
+    given = traceparent if traceparent is not None else next((headers[key] for key in in_headers), None)
+    for key in in_headers:
+        del headers[key]
+    if given is None:
+        return new_traceparent()
+    if isinstance(given, TraceParent):
+        return given
+    parsed = parse_traceparent(given)
+    if parsed is None:
+        raise ConfigurationError(f"traceparent {given!r} is not a valid W3C traceparent "
+                                 "(00-<32 hex>-<16 hex>-<2 hex>); pass new_traceparent() or leave it out.")
+    return parsed

@@ -5,10 +5,13 @@ re-records every golden used (the same as ``RECORD_SPANS=true`` / ``all``);
 ``--span-convention NAME`` chooses the convention (``TESTOPENINFERENCE_CONVENTION``).
 ``--ignore-body-key KEY`` (and the ``testopeninference_ignore_body_keys`` ini
 option) names request body keys the fake server tolerates.
-Fixtures: ``fake_openai`` (the replay server, session scoped; a test during
-which it refused a request fails at teardown),
-``otlp_collector`` (OTLP/HTTP and OTLP/gRPC endpoints for the gateway, cleared for each
-test), ``golden_span`` (a golden by cassette name). While recording, each
+Fixtures: ``span_settings`` (the run's settings, session scoped; the options
+are carried here, never written to ``os.environ``), ``fake_openai`` (the replay
+server, session scoped; a test during which it refused a request fails at
+teardown), ``otlp_collector_session`` (OTLP/HTTP and OTLP/gRPC endpoints for a
+session-scoped gateway, never emptied: select by trace id), ``otlp_collector``
+(the same collector, emptied for each test), ``golden_span`` (a golden by
+cassette name). While recording, each
 golden written is one line of progress, with a summary at the end; the
 session also warns about stale goldens at the end.
 """
@@ -16,20 +19,21 @@ session also warns about stale goldens at the end.
 from __future__ import annotations
 
 import contextlib
-import os
+import dataclasses
 from typing import Callable, Iterator
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder.collector import InMemoryOTLPCollector
-from testopeninference.recorder.config import CONVENTION, RECORD_SPANS, Settings
+from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import CONVENTIONS
 from testopeninference.recorder.matchers import parse_ignore_body_keys
 from testopeninference.compare import span_differences
 from testopeninference.errors import TestOpenInferenceError
 from testopeninference.recorder.session import RecordResult
-from testopeninference.goldens import close_recorders, golden_span as _golden_span, on_progress, on_recorded
+from testopeninference.goldens import (close_recorders, golden_span as _golden_span, on_progress, on_recorded,
+                                      use_option_defaults)
 from testopeninference.kit import FakeOpenAI, OTLPCollector
 from testopeninference.status import golden_statuses
 
@@ -41,16 +45,12 @@ class GoldenSession:
     """Per-run state: the record mode and convention the options asked for, and the stale goldens at the end."""
 
     def __init__(self, record: str | None, convention: str | None) -> None:
-        # get_span() reads these like a user's RECORD_SPANS and TESTOPENINFERENCE_CONVENTION.
-        self._saved_env = {name: os.environ.get(name) for name in (RECORD_SPANS, CONVENTION)}
-        for name, value in ((RECORD_SPANS, record), (CONVENTION, convention)):
-            if value is not None:
-                os.environ[name] = value
-        try:
-            self.settings = Settings.from_env()
+        try:  # the options win over RECORD_SPANS and TESTOPENINFERENCE_CONVENTION, which still apply without them
+            self.settings = Settings.from_env(record_mode=record, convention=convention)
         except TestOpenInferenceError as error:  # a bad [tool.testopeninference] table, say: one usage error
-            self._restore_env()
             raise pytest.UsageError(f"testopeninference: {error}") from None
+        # get_span() called by a test sees the options too, through goldens' defaults, never through os.environ.
+        self._stop_defaults = use_option_defaults(record_mode=record, convention=convention)
         self.stale: list[str] = []
         self.check_error = ""
         self.recorded: list[RecordResult] = []
@@ -91,20 +91,12 @@ class GoldenSession:
         self._stop_listening()
         self._stop_progress()
         close_recorders()
-        self._restore_env()
+        self._stop_defaults()
         try:
             self.stale = [f"{s.cassette} ({s.reason})" for s in golden_statuses(self.settings) if s.state == "stale"]
         except Exception as error:  # never fail a run over the warning itself
             self.check_error = str(error)
         return exitstatus
-
-    def _restore_env(self) -> None:
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
 
 _SESSION = pytest.StashKey[GoldenSession]()
 _FAKE_OPENAI = pytest.StashKey[FakeOpenAI]()
@@ -192,12 +184,18 @@ def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str]
 
 
 @pytest.fixture(scope="session")
-def fake_openai(pytestconfig: pytest.Config) -> Iterator[FakeOpenAI]:
+def span_settings(pytestconfig: pytest.Config) -> Settings:
+    """The run's ``Settings`` (options, then environment, then ``[tool.testopeninference]``), which
+    ``golden_span`` and ``fake_openai`` use; override this fixture in a ``conftest.py`` to change them."""
+    return pytestconfig.stash[_SESSION].settings
+
+
+@pytest.fixture(scope="session")
+def fake_openai(pytestconfig: pytest.Config, span_settings: Settings) -> Iterator[FakeOpenAI]:
     """The fake OpenAI server replaying the cassettes; point the gateway's upstream at ``.base_url``.
 
     A test during which it refused a request fails at teardown, quoting each refusal."""
-    settings = pytestconfig.stash[_SESSION].settings
-    server = FakeOpenAI(*settings.cassette_dirs, ignore_body_keys=ignore_body_keys(pytestconfig))
+    server = FakeOpenAI(*span_settings.cassette_dirs, ignore_body_keys=ignore_body_keys(pytestconfig))
     pytestconfig.stash[_FAKE_OPENAI] = server
     server.start()
     yield server
@@ -230,30 +228,28 @@ def _fail_on_refused_requests(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def _otlp_collector_server(pytestconfig: pytest.Config) -> Iterator[InMemoryOTLPCollector]:
-    """OTLP/HTTP, and OTLP/gRPC on a free port unless ``TESTOPENINFERENCE_GRPC=false``."""
-    grpc_port = 0 if pytestconfig.stash[_SESSION].settings.grpc else None
-    with InMemoryOTLPCollector(grpc_port=grpc_port) as collector:
-        yield collector
+def otlp_collector_session(span_settings: Settings) -> Iterator[OTLPCollector]:
+    """One OTLP collector for the whole run, for a session-scoped gateway fixture: ``.endpoint`` (OTLP/HTTP)
+    and ``.grpc_endpoint`` (OTLP/gRPC on a free port, unless ``TESTOPENINFERENCE_GRPC=false``); never emptied:
+    tests select their spans by the trace id ``send_cassette`` returns."""
+    with InMemoryOTLPCollector(grpc_port=0 if span_settings.grpc else None) as collector:
+        yield OTLPCollector(collector)
 
 
 @pytest.fixture
-def otlp_collector(_otlp_collector_server: InMemoryOTLPCollector) -> Iterator[OTLPCollector]:
-    """OTLP/HTTP and OTLP/gRPC endpoints for the gateway (``.endpoint``, ``.grpc_endpoint``), empty at the
-    start of each test."""
-    _otlp_collector_server.clear()
-    yield OTLPCollector(_otlp_collector_server)
-    _otlp_collector_server.clear()
+def otlp_collector(otlp_collector_session: OTLPCollector) -> Iterator[OTLPCollector]:
+    """The session's collector for one test (same endpoints), emptied at its start and end."""
+    otlp_collector_session.clear()
+    yield OTLPCollector(otlp_collector_session.collector)
+    otlp_collector_session.clear()
 
 
 @pytest.fixture
-def golden_span(pytestconfig: pytest.Config) -> Callable[..., Span]:
+def golden_span(span_settings: Settings) -> Callable[..., Span]:
     """``golden_span("chat-basic", convention=None)``: the golden Span, recorded first if the options allow."""
-    settings = pytestconfig.stash[_SESSION].settings
 
     def get(cassette: str, convention: str | None = None) -> Span:
-        chosen = Settings.from_env(cassettes_dir=settings.cassettes_dir, spans_dir=settings.spans_dir,
-                                   convention=convention)
+        chosen = dataclasses.replace(span_settings, convention=convention) if convention else span_settings
         return _golden_span(chosen, cassette)
 
     return get

@@ -1,7 +1,9 @@
 """Checking that a gateway keeps one W3C trace from its caller to its backend.
 
 A test sends its own ``traceparent`` to the gateway; the gateway's span must
-belong to that trace with the caller's span as parent, and the request the
+belong to that trace and descend from the caller's span (directly, or through
+the gateway's own spans, such as its HTTP server span: the chain of parent ids
+is walked through the spans received for that trace), and the request the
 gateway sent upstream (as the fake OpenAI server received it) must carry a
 ``traceparent`` of the same trace.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from testopeninference.errors import SpanMismatchError
 from testopeninference.span_input import as_span
@@ -44,16 +46,22 @@ def parse_traceparent(value: str) -> TraceParent | None:
     return TraceParent(match.group(2), match.group(3))
 
 
-def trace_problems(caller: TraceParent, gateway_span: Any, upstream_headers: Mapping[str, str]) -> list[str]:
-    """Each way the trace was broken; empty when it was kept."""
+def trace_problems(caller: TraceParent, gateway_span: Any, upstream_headers: Mapping[str, str],
+                   trace_spans: Iterable[Any] = ()) -> list[str]:
+    """Each way the trace was broken; empty when it was kept.
+
+    ``trace_spans`` are the other spans received in the caller's trace (e.g. ``otlp_collector.trace(id)``):
+    the gateway's span may descend from the caller's span through them. Without them it must be a child.
+    """
     span = as_span(gateway_span)
     problems = []
     if span.trace_id.hex() != caller.trace_id:
         problems.append(f"the gateway's span is in trace {span.trace_id.hex() or '(none)'}, "
                         f"not the caller's trace {caller.trace_id}")
-    elif span.parent_span_id.hex() != caller.span_id:
-        problems.append(f"the gateway's span has parent {span.parent_span_id.hex() or '(none)'}, "
-                        f"not the caller's span {caller.span_id}")
+    else:
+        broken = _broken_link(caller, span, [as_span(item) for item in trace_spans])
+        if broken:
+            problems.append(broken)
     headers = {key.lower(): value for key, value in upstream_headers.items()}
     upstream = parse_traceparent(headers.get("traceparent", ""))
     if upstream is None:
@@ -64,8 +72,29 @@ def trace_problems(caller: TraceParent, gateway_span: Any, upstream_headers: Map
     return problems
 
 
-def assert_trace_propagated(caller: TraceParent, gateway_span: Any, upstream_headers: Mapping[str, str]) -> None:
+def _broken_link(caller: TraceParent, span: Any, trace_spans: list[Any]) -> str:
+    """Walk parent ids from ``span`` up to the caller's span; say which link is missing, or ""."""
+    by_id = {item.span_id.hex(): item for item in trace_spans if item.trace_id.hex() == caller.trace_id}
+    chain, current = [span], span
+    while current.parent_span_id.hex() != caller.span_id:
+        parent = current.parent_span_id.hex()
+        reached = " <- ".join(f"{item.name!r} ({item.span_id.hex()})" for item in chain)
+        if not parent:
+            return (f"the gateway's span does not descend from the caller's span {caller.span_id}: "
+                    f"the chain {reached} ends at a root span")
+        if parent not in by_id:
+            return (f"span {current.name!r}'s parent {parent} was not received in trace {caller.trace_id}, "
+                    f"so the chain {reached} never reached the caller's span {caller.span_id}")
+        current = by_id[parent]
+        if current in chain:
+            return f"the parent ids of the chain {reached} form a loop"
+        chain.append(current)
+    return ""
+
+
+def assert_trace_propagated(caller: TraceParent, gateway_span: Any, upstream_headers: Mapping[str, str],
+                            trace_spans: Iterable[Any] = ()) -> None:
     """Raise ``TracePropagationError`` naming every break in the trace."""
-    problems = trace_problems(caller, gateway_span, upstream_headers)
+    problems = trace_problems(caller, gateway_span, upstream_headers, trace_spans)
     if problems:
         raise TracePropagationError("trace context was not propagated:\n" + "\n".join(f"  {p}" for p in problems))

@@ -1,105 +1,189 @@
-"""Example: testing a gateway's spans against the goldens.
+"""Example: testing a gateway's spans against the goldens, with a gateway started once per session.
 
-This is the pattern a gateway author copies. The "gateway under test" here is
-a process: this project's own instrumented proxy, started the way you would
-start your gateway, with
+This is the pattern a gateway author copies. The gateway under test is
+``examples/gateway/gateway.py``, a real process that behaves like real
+gateways: it serves the OpenAI API under ``/openai/v1``, names models
+``gw::<model>``, exports three spans per request (server, routing, LLM) and a
+health-check span of its own. It is started once, with
 
-- its OpenAI upstream set to the ``fake_openai`` fixture (``fake_openai.base_url``), and
-- its OTLP endpoint set to the ``otlp_collector`` fixture (``otlp_collector.endpoint``).
+- its upstream at the ``fake_openai`` fixture (``fake_openai.base_url``), and
+- its OTLP endpoint at the ``otlp_collector_session`` fixture (``.endpoint``).
 
-Each chosen cassette's request is sent through it (``send_cassette`` adds the
-``X-Cassette-Name`` header, which the gateway must pass upstream), and the
-span it exported is compared with the golden by ``assert_span_equal``.
+Each test sends a cassette in a trace of its own (``send_cassette`` returns
+its ``trace_id``), picks THE LLM span of that trace with ``llm_span`` and
+compares it with the golden. The gateway runs with ``--keep-headers`` (so the
+fake server knows the cassette by its header) and ``--no-stream-default`` (so
+the request upstream is the cassette's).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from pathlib import Path
 
-import httpx
 import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference import assert_span_equal
-from testopeninference.kit import send_cassette
+from testopeninference.errors import SpanSelectionError
+from testopeninference.kit import prefix_model, send_cassette
 from testopeninference.trace_context import assert_trace_propagated, new_traceparent, trace_problems
 from tests.helpers import PROJECT
+from tests.integration.example_gateway import GATEWAY, running_gateway
 
-GATEWAY_SCOPE = "openinference.instrumentation.openai"  # where this gateway's LLM spans come from
-CASSETTES = ["chat-basic", "chat-streaming", "chat-tools", "chat-bad-request", "embeddings-basic"]
-
-
-@contextmanager
-def gateway_process(fake_openai, otlp_collector, *extra_args: str):
-    """Start the gateway under test with its upstream and OTLP endpoint pointed at the fixtures."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_"))}
-    env.update(
-        OPENAI_BASE_URL=fake_openai.base_url,
-        OPENAI_API_KEY="unused",
-        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_collector.endpoint,
-        OTEL_BSP_SCHEDULE_DELAY="10",
-    )
-    process = subprocess.Popen(
-        [sys.executable, str(PROJECT / "openai_proxy.py"), "--port", str(port), *extra_args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        assert process.poll() is None, process.stdout.read().decode()
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+CASSETTES = ["chat-basic", "chat-streaming", "chat-tools", "chat-bad-request", "completion-basic", "embeddings-basic"]
+GATEWAY_ARGS = ("--keep-headers", "--no-stream-default")
+THROUGH_THE_GATEWAY = dict(path_prefix="/openai", adapt=prefix_model("gw::"))
 
 
-@pytest.fixture
-def gateway(fake_openai, otlp_collector):
-    with gateway_process(fake_openai, otlp_collector) as url:
+@pytest.fixture(scope="session")
+def gateway(fake_openai, otlp_collector_session):
+    with running_gateway(fake_openai.base_url, otlp_collector_session.endpoint, *GATEWAY_ARGS) as url:
         yield url
 
 
 @pytest.mark.parametrize("cassette", CASSETTES)
-def test_gateway_span_matches_golden(gateway, fake_openai, otlp_collector, golden_span, cassette):
-    send_cassette(gateway, fake_openai.cassette(cassette))
-    (exported,) = otlp_collector.wait_for_spans(scope=GATEWAY_SCOPE)
+def test_gateway_llm_span_matches_golden(gateway, fake_openai, otlp_collector_session, golden_span, cassette):
+    reply = send_cassette(gateway, fake_openai.cassette(cassette), **THROUGH_THE_GATEWAY)
+    exported = otlp_collector_session.llm_span(reply.trace_id)
     assert_span_equal(golden_span(cassette), exported.span, golden=f"spans/{cassette}.json")
 
 
-def test_trace_context_is_kept_by_a_propagating_gateway(fake_openai, otlp_collector):
-    with gateway_process(fake_openai, otlp_collector, "--propagate") as url:
-        caller = new_traceparent()
-        send_cassette(url, fake_openai.cassette("chat-basic"), headers={"traceparent": caller.header()})
-        (exported,) = otlp_collector.wait_for_spans(scope=GATEWAY_SCOPE)
-    upstream = fake_openai.requests("chat-basic")[-1]
-    assert_trace_propagated(caller, exported, upstream.headers)
+def test_each_request_is_three_spans_in_the_callers_trace_and_health_checks_are_kept_apart(
+        gateway, fake_openai, otlp_collector_session):
+    reply = send_cassette(gateway, fake_openai.cassette("chat-basic"), **THROUGH_THE_GATEWAY)
+    spans = otlp_collector_session.wait_for_spans(3, trace_id=reply.trace_id)
+    kinds = sorted((Span.SpanKind.Name(item.span.kind), item.span.name) for item in spans)
+    assert kinds == [("SPAN_KIND_INTERNAL", "ChatCompletion"), ("SPAN_KIND_INTERNAL", "route"),
+                     ("SPAN_KIND_SERVER", "POST /openai/v1/chat/completions")]
+    unrelated = otlp_collector_session.unrelated_spans()
+    assert "GET /health" in {item.span.name for item in unrelated}  # the fixture's readiness probe
+    assert reply.trace_id not in {item.span.trace_id.hex() for item in unrelated}
 
 
-def test_trace_context_check_catches_a_gateway_that_drops_it(gateway, fake_openai, otlp_collector):
+def test_send_cassette_sends_a_fresh_trace_each_time(gateway, fake_openai, otlp_collector_session):
+    first, second = (send_cassette(gateway, fake_openai.cassette("embeddings-basic"), **THROUGH_THE_GATEWAY)
+                     for _ in range(2))
+    assert first.trace_id != second.trace_id
+    assert first.traceparent.split("-")[1] == first.trace_id
+    assert otlp_collector_session.llm_span(first.trace_id).span.trace_id.hex() == first.trace_id
+    assert otlp_collector_session.llm_span(second.trace_id).span.trace_id.hex() == second.trace_id
+
+
+def test_adapt_renames_the_model_and_the_cassette_still_answers(gateway, fake_openai, otlp_collector_session):
+    cassette = fake_openai.cassette("chat-basic")
+    reply = send_cassette(gateway, cassette, **THROUGH_THE_GATEWAY)
+    assert reply.status == cassette.interactions[0].response.code
+    route = otlp_collector_session.llm_span(reply.trace_id, name="route").span
+    attributes = {a.key: a.value.string_value for a in route.attributes}
+    model = cassette.request.json()["model"]
+    assert attributes["gateway.requested_model"] == f"gw::{model}"  # what send_cassette sent
+    assert json.loads(fake_openai.requests("chat-basic")[-1].body)["model"] == model  # what the gateway sent upstream
+
+
+def test_without_the_path_prefix_the_gateway_has_no_route(gateway, fake_openai):
+    reply = send_cassette(gateway, fake_openai.cassette("chat-basic"), adapt=prefix_model("gw::"))
+    assert reply.status == 404
+
+
+def test_trace_is_kept_through_the_gateways_server_span(gateway, fake_openai, otlp_collector_session):
     caller = new_traceparent()
-    send_cassette(gateway, fake_openai.cassette("chat-basic"), headers={"traceparent": caller.header()})
-    (exported,) = otlp_collector.wait_for_spans(scope=GATEWAY_SCOPE)
+    reply = send_cassette(gateway, fake_openai.cassette("chat-basic"), traceparent=caller, **THROUGH_THE_GATEWAY)
+    assert reply.trace_id == caller.trace_id
+    exported = otlp_collector_session.llm_span(caller.trace_id)
+    trace = otlp_collector_session.wait_for_spans(3, trace_id=caller.trace_id)
     upstream = fake_openai.requests("chat-basic")[-1]
-    assert trace_problems(caller, exported, upstream.headers) == [
+    assert exported.span.parent_span_id.hex() != caller.span_id  # a grandchild, not a child
+    assert_trace_propagated(caller, exported, upstream.headers, trace)
+
+
+def test_trace_check_names_the_missing_link(gateway, fake_openai, otlp_collector_session):
+    reply = send_cassette(gateway, fake_openai.cassette("chat-basic"), **THROUGH_THE_GATEWAY)
+    caller = new_traceparent()
+    caller = type(caller)(reply.trace_id, reply.traceparent.split("-")[2])
+    exported = otlp_collector_session.llm_span(reply.trace_id)
+    trace = otlp_collector_session.wait_for_spans(3, trace_id=reply.trace_id)
+    server = next(item for item in trace if item.span.name.startswith("POST "))
+    upstream = fake_openai.requests("chat-basic")[-1].headers
+    without_server = [item for item in trace if item is not server]
+    (problem,) = trace_problems(caller, exported, upstream, without_server)
+    assert problem == (
+        f"span 'ChatCompletion''s parent {server.span.span_id.hex()} was not received in trace {reply.trace_id}, "
+        f"so the chain 'ChatCompletion' ({exported.span.span_id.hex()}) never reached the caller's span "
+        f"{caller.span_id}")
+    assert trace_problems(new_traceparent(), exported, upstream, trace)[0].startswith("the gateway's span is in trace ")
+
+
+def test_trace_check_catches_a_gateway_that_does_not_propagate(fake_openai, otlp_collector_session):
+    with running_gateway(fake_openai.base_url, otlp_collector_session.endpoint, *GATEWAY_ARGS,
+                         "--no-propagate") as url:
+        reply = send_cassette(url, fake_openai.cassette("chat-basic"), **THROUGH_THE_GATEWAY)
+        exported = otlp_collector_session.llm_span(reply.trace_id)
+        trace = otlp_collector_session.wait_for_spans(3, trace_id=reply.trace_id)
+    caller = type(new_traceparent())(reply.trace_id, reply.traceparent.split("-")[2])
+    upstream = fake_openai.requests("chat-basic")[-1].headers
+    assert trace_problems(caller, exported, upstream, trace) == [
         "the request the gateway sent upstream carries no valid traceparent header"
     ]
-    unrelated = new_traceparent()
-    problems = trace_problems(unrelated, exported, upstream.headers)
-    assert problems[0].startswith("the gateway's span is in trace ")
+
+
+def test_llm_span_with_no_candidate_lists_the_trace(gateway, fake_openai, otlp_collector_session):
+    reply = send_cassette(gateway, fake_openai.cassette("embeddings-basic"), **THROUGH_THE_GATEWAY)
+    otlp_collector_session.wait_for_spans(3, trace_id=reply.trace_id)
+    with pytest.raises(SpanSelectionError) as raised:
+        otlp_collector_session.llm_span(reply.trace_id, name="no-such-span", timeout=0.2)
+    message = str(raised.value)
+    assert f"expected exactly one span named 'no-such-span' in trace {reply.trace_id}, found no" in message
+    assert "'CreateEmbeddings' kind=SPAN_KIND_INTERNAL scope=openinference.instrumentation.openai" in message
+    assert "'POST /openai/v1/embeddings' kind=SPAN_KIND_SERVER scope=example.gateway" in message
+    assert "arrived outside the traces sent (kept apart): GET /health" in message
+
+
+def test_gateway_exporting_over_grpc(fake_openai, otlp_collector_session, golden_span):
+    endpoint = otlp_collector_session.grpc_endpoint
+    if endpoint is None:
+        pytest.skip("this collector has no OTLP/gRPC receiver (InMemoryOTLPCollector.grpc_endpoint) yet")
+    with running_gateway(fake_openai.base_url, endpoint, *GATEWAY_ARGS, protocol="grpc") as url:
+        reply = send_cassette(url, fake_openai.cassette("chat-basic"), **THROUGH_THE_GATEWAY)
+        exported = otlp_collector_session.llm_span(reply.trace_id)
+    assert_span_equal(golden_span("chat-basic"), exported.span, golden="spans/chat-basic.json")
+
+
+def test_the_gateway_dies_with_the_process_that_started_it(fake_openai, otlp_collector_session):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the gateway watches its parent with prctl(PR_SET_PDEATHSIG), which is Linux's")
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time\n"
+         "child = subprocess.Popen([sys.executable, *sys.argv[1:]])\n"
+         "print(child.pid, flush=True)\ntime.sleep(120)\n",
+         str(GATEWAY), "--port", "0"],
+        env={**os.environ, "OPENAI_BASE_URL": fake_openai.base_url,
+             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_collector_session.endpoint},
+        stdout=subprocess.PIPE,
+    )
+    try:
+        gateway_pid = int(starter.stdout.readline())
+        assert _alive(gateway_pid)
+    finally:
+        starter.kill()
+        starter.wait(timeout=10)
+        starter.stdout.close()
+    deadline = time.monotonic() + 30
+    while _alive(gateway_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(gateway_pid), f"the gateway (pid {gateway_pid}) outlived the process that started it"
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def test_a_wrong_span_fails_with_a_readable_message(pytester: pytest.Pytester):

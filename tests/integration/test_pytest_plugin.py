@@ -239,3 +239,63 @@ def test_a_malformed_ignore_body_key_is_a_usage_error(pytester: pytest.Pytester,
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ignore-body-key", "tools..strict")
     result.stderr.fnmatch_lines(["*testopeninference: ignore_body_keys: 'tools..strict' is not a dotted key path*"])
     assert result.ret != 0
+
+
+def test_a_session_scoped_gateway_uses_the_session_collector_and_tests_select_by_trace(pytester: pytest.Pytester,
+                                                                                       spans_dir: Path):
+    pytester.makepyfile(
+        """
+        import pytest
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry import trace
+
+        @pytest.fixture(scope="session")
+        def gateway_tracer(otlp_collector_session):
+            provider = TracerProvider()
+            exporter = OTLPSpanExporter(endpoint=otlp_collector_session.endpoint + "/v1/traces")
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            yield provider.get_tracer("gateway")
+            provider.shutdown()
+
+        @pytest.mark.parametrize("run", [1, 2])
+        def test_one_request(gateway_tracer, otlp_collector_session, run):
+            with gateway_tracer.start_as_current_span("GET /health", context=trace.set_span_in_context(
+                    trace.INVALID_SPAN)):
+                pass
+            with gateway_tracer.start_as_current_span("route") as span:
+                trace_id = format(span.get_span_context().trace_id, "032x")
+            (item,) = otlp_collector_session.wait_for_spans(name="route", trace_id=trace_id, timeout=5)
+            assert len(otlp_collector_session.spans(name="route")) == run  # the session collector is never emptied
+            assert {s.span.name for s in otlp_collector_session.unrelated_spans()} >= {"GET /health"}
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_options_reach_the_settings_without_touching_the_environment(pytester: pytest.Pytester, spans_dir: Path):
+    pytester.makepyfile(
+        """
+        import os
+        from testopeninference.recorder.config import RecordMode
+
+        def test_settings(span_settings):
+            assert span_settings.record_mode is RecordMode.ALL
+            assert span_settings.convention == "otel-genai"
+            assert "RECORD_SPANS" not in os.environ
+            assert "TESTOPENINFERENCE_CONVENTION" not in os.environ
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--record-spans=all",
+                                           "--span-convention", "otel-genai")
+    result.assert_outcomes(passed=1)
+
+
+def test_record_spans_from_the_environment_still_records(pytester: pytest.Pytester, spans_dir: Path, monkeypatch):
+    monkeypatch.setenv("RECORD_SPANS", "true")
+    pytester.makepyfile(GOLDEN_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert (spans_dir / "embeddings-basic.json").read_bytes() == (SPANS / "embeddings-basic.json").read_bytes()

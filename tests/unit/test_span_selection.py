@@ -1,0 +1,100 @@
+"""Selecting a gateway's spans by trace, and THE LLM span of a trace, from what a collector holds."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from testopeninference.errors import ConfigurationError, SpanSelectionError, SpanTimeoutError
+from testopeninference.kit import OTLPCollector, SentTraces
+from testopeninference.recorder.collector import InMemoryOTLPCollector
+
+TRACE = "ab" * 16
+OTHER = "cd" * 16
+
+
+def _span(name: str, trace: str, span_id: str, parent: str = "", **attributes: str) -> Span:
+    span = Span(name=name, trace_id=bytes.fromhex(trace), span_id=bytes.fromhex(span_id),
+                parent_span_id=bytes.fromhex(parent))
+    for key, value in attributes.items():
+        span.attributes.add(key=key).value.string_value = value
+    return span
+
+
+def _collector(*spans: Span, sent: tuple[str, ...] = (TRACE,)) -> OTLPCollector:
+    request = ExportTraceServiceRequest()
+    scope_spans = request.resource_spans.add().scope_spans.add()
+    scope_spans.scope.name = "gateway"
+    scope_spans.spans.extend(spans)
+    collector = InMemoryOTLPCollector()
+    collector.add(request)
+    traces = SentTraces()
+    for trace in sent:
+        traces.add(trace)
+    return OTLPCollector(collector, traces)
+
+
+SERVER = _span("POST /openai/v1/chat/completions", TRACE, "01" * 8, "99" * 8)
+ROUTE = _span("route", TRACE, "02" * 8, "01" * 8)
+HEALTH = _span("GET /health", OTHER, "05" * 8)
+
+
+@pytest.mark.parametrize("llm", [
+    _span("ChatCompletion", TRACE, "03" * 8, "01" * 8, **{"openinference.span.kind": "LLM"}),
+    _span("CreateEmbeddings", TRACE, "03" * 8, "01" * 8, **{"openinference.span.kind": "EMBEDDING"}),
+    _span("chat gpt-4o-mini", TRACE, "03" * 8, "01" * 8, **{"gen_ai.operation.name": "chat"}),
+])
+def test_llm_span_is_picked_by_what_it_is_never_by_position(llm: Span):
+    otlp = _collector(SERVER, llm, ROUTE, HEALTH)
+    assert otlp.llm_span(TRACE, timeout=0.1).span == llm
+
+
+def test_llm_span_by_name():
+    otlp = _collector(SERVER, ROUTE)
+    assert otlp.llm_span(TRACE, name="route", timeout=0.1).span == ROUTE
+
+
+def test_several_candidates_are_an_error_listing_the_trace():
+    first = _span("ChatCompletion", TRACE, "03" * 8, "01" * 8, **{"openinference.span.kind": "LLM"})
+    second = _span("ChatCompletion", TRACE, "04" * 8, "01" * 8, **{"openinference.span.kind": "LLM"})
+    otlp = _collector(SERVER, first, second, HEALTH)
+    with pytest.raises(SpanSelectionError) as raised:
+        otlp.llm_span(TRACE, timeout=0.1)
+    assert str(raised.value) == (
+        f"expected exactly one LLM or embedding span (openinference.span.kind in ['EMBEDDING', 'LLM'] or "
+        f"gen_ai.operation.name set) in trace {TRACE}, found 2; the trace holds:\n"
+        f"  'POST /openai/v1/chat/completions' kind=SPAN_KIND_UNSPECIFIED scope=gateway id={'01' * 8} "
+        f"parent={'99' * 8}\n"
+        f"  'ChatCompletion' kind=SPAN_KIND_UNSPECIFIED scope=gateway id={'03' * 8} parent={'01' * 8}\n"
+        f"  'ChatCompletion' kind=SPAN_KIND_UNSPECIFIED scope=gateway id={'04' * 8} parent={'01' * 8}\n"
+        "1 span(s) arrived outside the traces sent (kept apart): GET /health; pass name= to pick one by span name."
+    )
+
+
+def test_an_llm_span_of_another_trace_is_never_picked():
+    stray = _span("ChatCompletion", OTHER, "06" * 8, **{"openinference.span.kind": "LLM"})
+    otlp = _collector(SERVER, ROUTE, stray)
+    with pytest.raises(SpanSelectionError, match="found no; the trace holds:"):
+        otlp.llm_span(TRACE, timeout=0.1)
+    assert [item.span for item in otlp.unrelated_spans()] == [stray]
+
+
+def test_wait_for_spans_selects_by_trace_and_reports_unrelated_spans_on_timeout():
+    otlp = _collector(SERVER, ROUTE, HEALTH)
+    assert [item.span for item in otlp.wait_for_spans(2, trace_id=TRACE, timeout=0.1)] == [SERVER, ROUTE]
+    with otlp.collector, pytest.raises(SpanTimeoutError, match=r"got 2; .*1 span\(s\) arrived outside the traces "
+                                                             r"sent \(kept apart\): GET /health"):
+        otlp.wait_for_spans(3, trace_id=TRACE, timeout=0.1)  # the message names the endpoint: a running collector
+
+
+def test_a_trace_asked_about_is_no_longer_unrelated():
+    otlp = _collector(SERVER, HEALTH, sent=())
+    assert len(otlp.unrelated_spans()) == 2
+    otlp.wait_for_spans(1, trace_id=TRACE, timeout=0.1)
+    assert [item.span for item in otlp.unrelated_spans()] == [HEALTH]
+
+
+def test_a_bad_trace_id_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="trace id 'abc' is not 32 hex digits"):
+        _collector().llm_span("abc")
