@@ -305,7 +305,7 @@ def _body(record: LogRecord) -> object:
             return [clean(item) for item in value]
         return value
 
-    return _drop_zeros(clean(_python(record.body)))
+    return _drop_zeros(clean(plain_value(record.body)))
 
 
 def normalise_attributes(
@@ -327,7 +327,7 @@ _SCALARS = (str, int, float, bool, bytes)
 
 def _normalised(key: str, any_value: AnyValue, error: bool, ignore: tuple[str, ...]) -> object:
     """One attribute's comparable value, or ``_ABSENT`` when the rules leave it out."""
-    value = _python(any_value)
+    value = plain_value(any_value)
     # The model name of a failed request is whatever the backend echoed, if anything.
     skip = key in PYTHON_ONLY_KEYS or key in VOLATILE_ATTRIBUTES or (error and key == "llm.model_name")
     if skip or _is_zero(value) or any(key == p or fnmatchcase(key, p) for p in ignore):
@@ -435,13 +435,13 @@ def _class_name(error_type: str) -> str:
     return error_type.rsplit(".", 1)[-1]
 
 
-def _python(value: AnyValue) -> object:
-    """An AnyValue as a plain Python value of the matching kind (None when unset)."""
+def plain_value(value: AnyValue) -> object:
+    """An AnyValue as a plain Python value of the matching kind (None when unset); ``show`` prints it as JSON."""
     kind = value.WhichOneof("value")
     if kind == "array_value":
-        return [_python(item) for item in value.array_value.values]
+        return [plain_value(item) for item in value.array_value.values]
     if kind == "kvlist_value":
-        return {item.key: _python(item.value) for item in value.kvlist_value.values}
+        return {item.key: plain_value(item.value) for item in value.kvlist_value.values}
     return None if kind is None else getattr(value, kind)
 
 
