@@ -88,14 +88,9 @@ def compare_spans(
     expected, actual = as_span(expected), as_span(actual)
     error = Status.STATUS_CODE_ERROR in (expected.status.code, actual.status.code)
     rules = _Rules(error=error, ignore=tuple(ignore_keys), full=full)
-    differences: list[str] = []
-    notes: list[str] = []
-    for field, compared in (("name", compare_name), ("kind", compare_kind)):
-        line = _name_or_kind(field, expected, actual, full)
-        if line and (not gateway if compared is None else compared):
-            differences.append(line)
-        elif line:
-            notes.append(f"{line} (not compared)")
+    compared = {"name": not gateway if compare_name is None else compare_name,
+                "kind": not gateway if compare_kind is None else compare_kind}
+    differences, notes = _name_and_kind(expected, actual, compared, full)
     differences += [
         *_status_differences(expected.status, actual.status, full),
         *_attribute_lines(expected.attributes, actual.attributes, error, rules.ignore, full=full),
@@ -127,13 +122,21 @@ def span_differences(
                          compare_kind=compare_kind, full=full).differences
 
 
-def _name_or_kind(field: str, expected: Span, actual: Span, full: bool) -> str | None:
-    """The line for a differing span name or kind, whether or not it is compared."""
-    if field == "name":
-        want, got = expected.name, actual.name
-    else:
-        want, got = _enum(Span.SpanKind, expected.kind), _enum(Span.SpanKind, actual.kind)
-    return next(iter(_field(field, want, got, full)), None)
+def _name_and_kind(
+    expected: Span, actual: Span, compared: Mapping[str, bool], full: bool
+) -> tuple[list[str], list[str]]:
+    """A differing name or kind: a difference where ``compared`` says so, else a note."""
+    differences: list[str] = []
+    notes: list[str] = []
+    kinds = Span.SpanKind
+    fields = (("name", expected.name, actual.name), ("kind", _enum(kinds, expected.kind), _enum(kinds, actual.kind)))
+    for field, want, got in fields:
+        for line in _field(field, want, got, full):
+            if compared[field]:
+                differences.append(line)
+            else:
+                notes.append(f"{line} (not compared)")
+    return differences, notes
 
 
 def _status_differences(expected: Status, actual: Status, full: bool) -> list[str]:
