@@ -15,6 +15,7 @@ import json
 import re
 from typing import Callable, Iterable, Iterator, Sequence, Union
 
+from testopeninference.recorder import json_diff
 from testopeninference.recorder.cassette import RecordedRequest
 from testopeninference.errors import ConfigurationError, UnknownMatcherError
 
@@ -189,26 +190,16 @@ def _difference_key(line: str) -> str:
     return _LIST_INDEX.sub(".*", where).lstrip(".")
 
 
-def json_differences(expected: object, actual: object, where: str = "") -> Iterator[str]:
-    """Each differing JSON path with the cassette's and the request's value."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        for key in sorted(expected.keys() | actual.keys()):
-            child = f"{where}.{key}" if where else key
-            if key not in actual:
-                yield f"{child} missing from request (cassette {_short(expected[key])})"
-            elif key not in expected:
-                yield f"{child} not in cassette (request {_short(actual[key])})"
-            else:
-                yield from json_differences(expected[key], actual[key], child)
-    elif isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        for index, (left, right) in enumerate(zip(expected, actual)):
-            yield from json_differences(left, right, f"{where}[{index}]")
-    elif expected != actual or type(expected) is not type(actual) and not _both_numbers(expected, actual):
-        yield f"{where or '<body>'}: cassette {_short(expected)}, request {_short(actual)}"
-
-
-def _both_numbers(left: object, right: object) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+def json_differences(expected: object, actual: object) -> Iterator[str]:
+    """Each differing JSON path with the cassette's and the request's value (``json_diff`` finds them)."""
+    for found in sorted(json_diff.json_differences(expected, actual), key=lambda found: found.path):
+        where = found.path or "<body>"
+        if found.actual is json_diff.MISSING:
+            yield f"{where} missing from request (cassette {_short(found.expected)})"
+        elif found.expected is json_diff.MISSING:
+            yield f"{where} not in cassette (request {_short(found.actual)})"
+        else:
+            yield f"{where}: cassette {_short(found.expected)}, request {_short(found.actual)}"
 
 
 def _short(value: object, limit: int = 60) -> str:

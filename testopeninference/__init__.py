@@ -34,8 +34,10 @@ from testopeninference.catalogue import (
     list_cassettes,
 )
 from testopeninference.compare import (
+    SpanComparison,
     assert_log_records_equal,
     assert_span_equal,
+    compare_spans,
     log_record_differences,
     span_differences,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "NotCoveredError",
     "ProxyError",
     "RecordingError",
+    "SpanComparison",
     "SpanMismatchError",
     "SpanTimeoutError",
     "TestOpenInferenceError",
@@ -67,6 +70,7 @@ __all__ = [
     "cassette_catalogue",
     "cassettes_by_endpoint",
     "close_recorders",
+    "compare_spans",
     "get_chat_span",
     "get_log_records",
     "get_span",

@@ -7,6 +7,7 @@ Our errors print ``Error: <message>`` and exit 1; a difference found by
 from __future__ import annotations
 
 import argparse
+import base64
 from importlib import metadata
 import contextlib
 import json
@@ -34,7 +35,7 @@ from testopeninference.recorder.signals import interrupt_on_termination
 from testopeninference.recorder.span_file import log_records, read_logs, read_span
 from testopeninference.recorder.span_saver import SpanSaver
 from testopeninference.catalogue import endpoint_of
-from testopeninference.compare import span_differences
+from testopeninference.compare import compare_spans, plain_value
 from testopeninference.goldens import golden_location
 from testopeninference.errors import ConfigurationError, TestOpenInferenceError
 from testopeninference.span_input import as_span
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("actual", metavar="ACTUAL", help="span JSON file (protojson or OTLP/JSON)")
     diff.add_argument("--ignore", action="append", default=[], metavar="KEY",
                       help="attribute key or fnmatch pattern to ignore (repeatable)")
+    diff.add_argument("--gateway", action="store_true",
+                      help="ACTUAL is a gateway's span: its name and kind are notes, not differences")
+    diff.add_argument("--full", action="store_true", help="show values whole instead of cut at 80 characters")
+    diff.add_argument("-v", "--verbose", action="count", default=0, help="-vv is --full")
     diff.add_argument("--cassettes-dir", type=Path, default=None, help=argparse.SUPPRESS)
     diff.add_argument("--spans-dir", type=Path, default=None, help="golden spans directory, for a cassette name")
 
@@ -249,9 +254,18 @@ def _table(attributes, out: TextIO, indent: str, width: int = 100) -> None:
         room = max(20, width - key_width - len(indent) - 2)
         if kind == "string_value":  # quoted, so "0" and 0 differ; a clipped string keeps its closing quote
             text = '"' + _clip(value.replace("\n", "\\n"), room - 2) + '"'
+        elif kind in ("array_value", "kvlist_value"):  # as JSON, not protobuf text
+            text = _clip(json.dumps(plain_value(attribute.value), ensure_ascii=False, default=_bytes_json), room)
         else:
             text = _clip(str(value).replace("\n", "\\n"), room)
         print(f"{indent}{attribute.key:{key_width}}  {text}", file=out)
+
+
+def _bytes_json(value: object) -> str:
+    """Bytes inside an array as protojson writes them: base64."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _clip(text: str, room: int) -> str:
@@ -261,9 +275,11 @@ def _clip(text: str, room: int) -> str:
 
 def _diff(args: argparse.Namespace, out: TextIO) -> int:
     expected = _span_or_golden(args.expected, _settings(args))
-    differences = span_differences(expected, as_span(Path(args.actual)), ignore_keys=args.ignore)
+    found = compare_spans(expected, as_span(Path(args.actual)), ignore_keys=args.ignore, gateway=args.gateway,
+                          full=args.full or args.verbose >= 2)
+    differences = found.differences
     args.exit_status = 1 if differences else 0  # kept when stdout closes early (`| head`)
-    for line in differences:
+    for line in [*differences, *(f"note: {note}" for note in found.notes)]:
         print(line, file=out)
     print("spans match" if not differences else f"{len(differences)} difference(s)", file=out)
     return args.exit_status

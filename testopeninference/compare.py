@@ -3,7 +3,10 @@
 The rules are those of the reference Go harness (Envoy AI Gateway's
 testopeninference): ids, times and trace flags are ignored, zero values count
 as absent, JSON attributes compare as data, and error messages compare only on
-their HTTP status code, because bodies and SDK details differ between backends.
+the HTTP status they carry, because bodies and SDK details differ between backends.
+
+Span name and kind are compared unless ``gateway=True``: a gateway names its spans its own way, so for it a
+differing name or kind is a note, not a difference (``compare_name=`` / ``compare_kind=`` decide either way).
 """
 
 from __future__ import annotations
@@ -17,20 +20,22 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from deepdiff import DeepDiff
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from testopeninference.recorder.config import RecordMode, Settings
+from testopeninference.recorder.json_diff import MISSING, JsonDifference, json_differences
 from testopeninference.recorder.resources import is_packaged
 from testopeninference.recorder.volatile import VOLATILE_ATTRIBUTES, without_loopback_ports
 from testopeninference.errors import SpanMismatchError, TestOpenInferenceError
 from testopeninference.span_input import as_log_records, as_span
 
 __all__ = [
+    "SpanComparison",
     "assert_log_records_equal",
     "assert_span_equal",
+    "compare_spans",
     "log_record_differences",
     "normalise_attributes",
     "span_differences",
@@ -38,7 +43,8 @@ __all__ = [
 
 # Added only by the Python instrumentation; the reference never compares them.
 PYTHON_ONLY_KEYS = frozenset({"exception.stacktrace", "exception.escaped"})
-_ERROR_CODE = re.compile(r"Error code: \d+")
+# Error types compared by class name: "openai.BadRequestError" and "BadRequestError" agree.
+ERROR_TYPE_KEYS = frozenset({"exception.type", "error.type"})
 _SHOWN_CHARS = 80
 _Owner = Span | Span.Event | Span.Link  # what carries attributes
 
@@ -51,37 +57,140 @@ class _Json:
     value: object
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """How one comparison runs: an error span's leniency, the keys ignored, whether values are shown whole."""
+
+    error: bool
+    ignore: tuple[str, ...]
+    full: bool
+
+
+@dataclass(frozen=True)
+class SpanComparison:
+    """What comparing two spans found: ``differences`` fail the comparison, ``notes`` (fields not compared) do not."""
+
+    differences: list[str]
+    notes: list[str]
+
+
+def compare_spans(
+    expected: Span,
+    actual: Span,
+    *,
+    ignore_keys: Iterable[str] = (),
+    gateway: bool = False,
+    compare_name: bool | None = None,
+    compare_kind: bool | None = None,
+    full: bool = False,
+) -> SpanComparison:
+    """The differences and notes of two spans (see ``span_differences`` for the options)."""
+    expected, actual = as_span(expected), as_span(actual)
+    error = Status.STATUS_CODE_ERROR in (expected.status.code, actual.status.code)
+    rules = _Rules(error=error, ignore=tuple(ignore_keys), full=full)
+    compared = {"name": not gateway if compare_name is None else compare_name,
+                "kind": not gateway if compare_kind is None else compare_kind}
+    differences, notes = _name_and_kind(expected, actual, compared, full)
+    differences += [
+        *_status_differences(expected.status, actual.status, full),
+        *_attribute_lines(expected.attributes, actual.attributes, error, rules.ignore, full=full),
+        *_event_differences(expected.events, actual.events, rules),
+        *_link_differences(expected.links, actual.links, rules),
+    ]
+    return SpanComparison(differences, notes)
+
+
 def span_differences(
-    expected: Span, actual: Span, *, ignore_keys: Iterable[str] = ()
+    expected: Span,
+    actual: Span,
+    *,
+    ignore_keys: Iterable[str] = (),
+    gateway: bool = False,
+    compare_name: bool | None = None,
+    compare_kind: bool | None = None,
+    full: bool = False,
 ) -> list[str]:
     """Each difference as one short human-readable line; empty when the spans match.
 
-    Either span may be a ``Span``, a protojson or OTLP/JSON dict, or a JSON file path.
+    Either span may be a ``Span``, a protojson or OTLP/JSON dict, or a JSON file path. ``gateway=True`` says
+    the actual span is a gateway's: its name and kind are then not compared (they become notes, see
+    ``compare_spans``), and ``assert_span_equal`` advises on the gateway rather than re-recording.
+    ``compare_name`` / ``compare_kind`` override that either way. ``full=True`` shows values whole
+    instead of cut to about 80 characters.
     """
-    expected, actual = as_span(expected), as_span(actual)
-    ignore = tuple(ignore_keys)
-    error = Status.STATUS_CODE_ERROR in (expected.status.code, actual.status.code)
+    return compare_spans(expected, actual, ignore_keys=ignore_keys, gateway=gateway, compare_name=compare_name,
+                         compare_kind=compare_kind, full=full).differences
 
-    def attributes(prefix: str, want: _Owner, got: _Owner) -> list[str]:
-        return [prefix + line for line in _attribute_lines(want.attributes, got.attributes, error, ignore)]
 
-    kinds, codes = Span.SpanKind, Status.StatusCode
-    status, other = expected.status, actual.status
-    differences = [
-        *_field("name", expected.name, actual.name),
-        *_field("kind", _enum(kinds, expected.kind), _enum(kinds, actual.kind)),
-        *_field("status.code", _enum(codes, status.code), _enum(codes, other.code)),
-        *_field("status.message", _error_code(status.message), _error_code(other.message)),
-        *attributes("", expected, actual),
-        *_field("events", len(expected.events), len(actual.events)),
+def _name_and_kind(
+    expected: Span, actual: Span, compared: Mapping[str, bool], full: bool
+) -> tuple[list[str], list[str]]:
+    """A differing name or kind: a difference where ``compared`` says so, else a note."""
+    differences: list[str] = []
+    notes: list[str] = []
+    kinds = Span.SpanKind
+    fields = (("name", expected.name, actual.name), ("kind", _enum(kinds, expected.kind), _enum(kinds, actual.kind)))
+    for field, want, got in fields:
+        for line in _field(field, want, got, full):
+            if compared[field]:
+                differences.append(line)
+            else:
+                notes.append(f"{line} (not compared)")
+    return differences, notes
+
+
+def _status_differences(expected: Status, actual: Status, full: bool) -> list[str]:
+    """Status code by name; status message by the HTTP status or error class it carries (``_error_code``)."""
+    codes = Status.StatusCode
+    return [
+        *_field("status.code", _enum(codes, expected.code), _enum(codes, actual.code), full),
+        *_field("status.message", _error_code(expected.message), _error_code(actual.message), full),
     ]
-    for i, (event, actual_event) in enumerate(zip(expected.events, actual.events)):
-        differences += _field(f"event {i} name", event.name, actual_event.name)
-        differences += attributes(f"event {i} {event.name!r} ", event, actual_event)
-    differences += _field("links", len(expected.links), len(actual.links))
-    for i, links in enumerate(zip(expected.links, actual.links)):
-        differences += attributes(f"link {i} ", *links)
+
+
+def _event_differences(
+    expected: Sequence[Span.Event], actual: Sequence[Span.Event], rules: _Rules
+) -> list[str]:
+    """A count that differs names the events on each side; then the pairs, in order, by name and attributes."""
+    differences = []
+    if len(expected) != len(actual):
+        differences.append(f"events: expected {_events(expected, rules.full)}, got {_events(actual, rules.full)}")
+    for i, (event, other) in enumerate(zip(expected, actual)):
+        differences += _field(f"event {i} name", event.name, other.name, rules.full)
+        differences += _owner_attributes(f"event {i} {event.name!r} ", event, other, rules)
     return differences
+
+
+def _events(events: Sequence[Span.Event], full: bool) -> str:
+    """``none``, or the count and each event: an exception with its type and message."""
+    if not events:
+        return "none"
+    return f"{len(events)}: " + "; ".join(_event_summary(event, full) for event in events)
+
+
+def _event_summary(event: Span.Event, full: bool) -> str:
+    """``exception BadRequestError: "Error code: 400 - ..."`` for an exception event, else the event's name."""
+    text = event.name or "(no name)"
+    if event.name != "exception":
+        return text
+    found = {a.key: a.value.string_value for a in event.attributes if a.key in ("exception.type", "exception.message")}
+    if found.get("exception.type"):
+        text += " " + _class_name(found["exception.type"])
+    if found.get("exception.message"):
+        text += ": " + _quoted(found["exception.message"], full)
+    return text
+
+
+def _link_differences(expected: Sequence[Span.Link], actual: Sequence[Span.Link], rules: _Rules) -> list[str]:
+    differences = _field("links", len(expected), len(actual), rules.full)
+    for i, (link, other) in enumerate(zip(expected, actual)):
+        differences += _owner_attributes(f"link {i} ", link, other, rules)
+    return differences
+
+
+def _owner_attributes(prefix: str, want: _Owner, got: _Owner, rules: _Rules) -> list[str]:
+    lines = _attribute_lines(want.attributes, got.attributes, rules.error, rules.ignore, full=rules.full)
+    return [prefix + line for line in lines]
 
 
 def assert_span_equal(
@@ -90,18 +199,29 @@ def assert_span_equal(
     *,
     ignore_keys: Iterable[str] = (),
     golden: str | PathLike[str] | None = None,
+    gateway: bool = False,
+    compare_name: bool | None = None,
+    compare_kind: bool | None = None,
+    full: bool = False,
 ) -> None:
-    """Raise SpanMismatchError listing every difference, so one run shows them all."""
+    """Raise SpanMismatchError listing every difference (and the notes), so one run shows them all.
+
+    The options are ``span_differences``'s. The closing advice fits the comparison: for a gateway's span
+    (``gateway=True``) it says to fix the gateway or tolerate the difference; for a recording against its
+    own golden, how to re-record it.
+    """
     if golden is None and isinstance(expected, (str, PathLike)):
         golden = expected
-    differences = span_differences(expected, actual, ignore_keys=ignore_keys)
-    if not differences:
+    found = compare_spans(expected, actual, ignore_keys=ignore_keys, gateway=gateway, compare_name=compare_name,
+                          compare_kind=compare_kind, full=full)
+    if not found.differences:
         return
     golden_file = _golden_file(golden) if golden is not None else None
     source = f"golden {golden_file}" if golden_file is not None else "the expected span"
-    lines = [f"span differs from {source}", *(f"  {line}" for line in differences)]
-    if golden_file is not None:
-        lines.append(mismatch_hint(golden_file))
+    lines = [f"span differs from {source}", *(f"  {line}" for line in found.differences),
+             *(f"  note: {line}" for line in found.notes)]
+    if gateway or golden_file is not None:
+        lines.append(mismatch_hint(golden_file, gateway=gateway))
     raise SpanMismatchError("\n".join(lines))
 
 
@@ -118,8 +238,16 @@ def _golden_file(golden: str | PathLike[str]) -> Path:
         return path
 
 
-def mismatch_hint(golden: str | PathLike[str]) -> str:
-    """The way out of a difference: a packaged golden is the reference, one's own may be out of date."""
+GATEWAY_HINT = ("The gateway's span differs from the reference span: fix what the gateway exports, or tolerate a "
+                "deliberate difference with ignore_keys=[...] (compare_name= / compare_kind= for the span's name "
+                "and kind).")
+
+
+def mismatch_hint(golden: str | PathLike[str] | None, *, gateway: bool = False) -> str:
+    """The way out of a difference: a gateway's span or a packaged golden's is the gateway's to fix; a recording
+    against one's own golden may mean the golden is out of date."""
+    if gateway or golden is None:
+        return GATEWAY_HINT
     if is_packaged(Path(golden)):
         return ("The golden ships with testopeninference (the reference instrumentation's span): change what the "
                 "gateway exports, or pass ignore_keys=[...] for attributes it adds on purpose.")
@@ -180,7 +308,7 @@ def _body(record: LogRecord) -> object:
             return [clean(item) for item in value]
         return value
 
-    return _drop_zeros(clean(_python(record.body)))
+    return _drop_zeros(clean(plain_value(record.body)))
 
 
 def normalise_attributes(
@@ -202,7 +330,7 @@ _SCALARS = (str, int, float, bool, bytes)
 
 def _normalised(key: str, any_value: AnyValue, error: bool, ignore: tuple[str, ...]) -> object:
     """One attribute's comparable value, or ``_ABSENT`` when the rules leave it out."""
-    value = _python(any_value)
+    value = plain_value(any_value)
     # The model name of a failed request is whatever the backend echoed, if anything.
     skip = key in PYTHON_ONLY_KEYS or key in VOLATILE_ATTRIBUTES or (error and key == "llm.model_name")
     if skip or _is_zero(value) or any(key == p or fnmatchcase(key, p) for p in ignore):
@@ -213,7 +341,7 @@ def _normalised(key: str, any_value: AnyValue, error: bool, ignore: tuple[str, .
 
 
 def _attribute_lines(
-    want: Sequence[KeyValue], got: Sequence[KeyValue], error: bool, ignore: tuple[str, ...]
+    want: Sequence[KeyValue], got: Sequence[KeyValue], error: bool, ignore: tuple[str, ...], *, full: bool = False
 ) -> list[str]:
     """``_attribute_differences`` of the normalised attributes, in one pass by key.
 
@@ -225,7 +353,7 @@ def _attribute_lines(
     actual = {attribute.key: attribute.value for attribute in got}
     if len(expected) != len(want) or len(actual) != len(got):  # a repeated key: its first non-zero value counts
         return list(_attribute_differences(normalise_attributes(want, error=error, ignore_keys=ignore),
-                                           normalise_attributes(got, error=error, ignore_keys=ignore)))
+                                           normalise_attributes(got, error=error, ignore_keys=ignore), full=full))
     lines: list[str] = []
     unexpected: dict[str, object] = {}
     for key, value in expected.items():
@@ -238,20 +366,20 @@ def _attribute_lines(
             if theirs is not _ABSENT:
                 unexpected[key] = theirs
         elif theirs is _ABSENT:
-            lines.append(f"attribute {key!r}: missing (expected {_show(mine)})")
+            lines.append(f"attribute {key!r}: missing (expected {_show(mine, full)})")
         else:
-            what = _value_difference(mine, theirs)
+            what = _value_difference(mine, theirs, full)
             if what:
                 lines.append(f"attribute {key!r}: {what}")
     for key, other in actual.items():
         theirs = unexpected.get(key, _ABSENT) if key in expected else _normalised(key, other, error, ignore)
         if theirs is not _ABSENT:
-            lines.append(f"attribute {key!r}: unexpected (got {_show(theirs)})")
+            lines.append(f"attribute {key!r}: unexpected (got {_show(theirs, full)})")
     return lines
 
 
 def _same_scalar(one: AnyValue, other: AnyValue) -> bool:
-    """Both the same string, number or flag, by type (NaN is never the same, as in the full comparison)."""
+    """Both the same string, number or flag, by type (NaN is left to the full comparison)."""
     kind = one.WhichOneof("value")
     if kind is None or kind != other.WhichOneof("value") or kind in ("array_value", "kvlist_value"):
         return False
@@ -260,8 +388,8 @@ def _same_scalar(one: AnyValue, other: AnyValue) -> bool:
 
 def _normalise_string(key: str, value: str) -> object:
     """Undo the string differences that say nothing about the instrumentation."""
-    if key == "exception.type":
-        return value.removeprefix("openai.")
+    if key in ERROR_TYPE_KEYS:
+        return _class_name(value)
     if key == "exception.message":
         return _error_code(value)
     if value.lstrip().startswith(("{", "[")):
@@ -272,19 +400,51 @@ def _normalise_string(key: str, value: str) -> object:
     return value
 
 
+_ERROR_CODE = re.compile(r"Error code: ([1-5]\d\d)\b")
+# A stand-alone 4xx/5xx: not part of a word, a longer or decimal number, a port (":443") or a path.
+_HTTP_STATUS = re.compile(r"(?<![\w.:/-])([45]\d\d)(?![\w.])")
+_ERROR_CLASS = re.compile(r"\b(?:\w+\.)*(\w+Error)\b")
+# The HTTP status each OpenAI SDK status error stands for (openai._exceptions); 5xx has no single one.
+_STATUS_OF_ERROR_CLASS = {
+    "BadRequestError": 400, "AuthenticationError": 401, "PermissionDeniedError": 403, "NotFoundError": 404,
+    "ConflictError": 409, "UnprocessableEntityError": 422, "RateLimitError": 429,
+}
+
+
 def _error_code(message: str) -> str:
-    """The `Error code: N` part of a message, or the whole message when it has none."""
-    match = _ERROR_CODE.search(message)
-    return match.group() if match else message
+    """What an error message (``status.message``, ``exception.message``) is compared on, whoever worded it.
+
+    Its HTTP status as ``Error code: N``, taken from, in order: the OpenAI SDK's ``Error code: N``; a
+    stand-alone 4xx/5xx number (a gateway's "upstream returned 400: invalid_request_error", "status_code=404";
+    not a port, a decimal or part of a longer number); the status an SDK error class stands for
+    (``BadRequestError`` 400, ``NotFoundError`` 404, ..., with any module prefix). So the reference's
+    "BadRequestError: Error code: 400 - Invalid 'temperature' ..." and a gateway's "upstream returned 400:
+    invalid_request_error" agree, and a 404 does not. A message with no status compares by the error class
+    it names (``InternalServerError``), else whole ("connection refused").
+    """
+    found = _ERROR_CODE.search(message) or _HTTP_STATUS.search(message)
+    if found:
+        return f"Error code: {found.group(1)}"
+    error_class = _ERROR_CLASS.search(message)
+    if error_class is None:
+        return message
+    status = _STATUS_OF_ERROR_CLASS.get(error_class.group(1))
+    return f"Error code: {status}" if status else error_class.group(1)
 
 
-def _python(value: AnyValue) -> object:
-    """An AnyValue as a plain Python value of the matching kind (None when unset)."""
+def _class_name(error_type: str) -> str:
+    """The one prefix rule of ``exception.type`` and ``error.type``: a module path before the class name is
+    dropped, so ``openai.BadRequestError`` (the SDK), ``BadRequestError`` and ``litellm.BadRequestError`` agree."""
+    return error_type.rsplit(".", 1)[-1]
+
+
+def plain_value(value: AnyValue) -> object:
+    """An AnyValue as a plain Python value of the matching kind (None when unset); ``show`` prints it as JSON."""
     kind = value.WhichOneof("value")
     if kind == "array_value":
-        return [_python(item) for item in value.array_value.values]
+        return [plain_value(item) for item in value.array_value.values]
     if kind == "kvlist_value":
-        return {item.key: _python(item.value) for item in value.kvlist_value.values}
+        return {item.key: plain_value(item.value) for item in value.kvlist_value.values}
     return None if kind is None else getattr(value, kind)
 
 
@@ -304,133 +464,58 @@ def _drop_zeros(value: object) -> object:
 
 
 def _attribute_differences(
-    expected: Mapping[str, object], actual: Mapping[str, object]
+    expected: Mapping[str, object], actual: Mapping[str, object], *, full: bool = False
 ) -> Iterator[str]:
     """One line per attribute key that is missing, unexpected or different."""
     for key in [*expected, *(key for key in actual if key not in expected)]:
         if key not in actual:
-            yield f"attribute {key!r}: missing (expected {_show(expected[key])})"
+            yield f"attribute {key!r}: missing (expected {_show(expected[key], full)})"
         elif key not in expected:
-            yield f"attribute {key!r}: unexpected (got {_show(actual[key])})"
+            yield f"attribute {key!r}: unexpected (got {_show(actual[key], full)})"
         else:
-            what = _value_difference(expected[key], actual[key])
+            what = _value_difference(expected[key], actual[key], full)
             if what:
                 yield f"attribute {key!r}: {what}"
 
 
-def _value_difference(expected: object, actual: object) -> str | None:
-    """How two attribute values differ, or None when they match."""
+def _value_difference(expected: object, actual: object, full: bool = False) -> str | None:
+    """How two attribute values differ, or None when they match: JSON strings as data, numbers by value;
+    other values (arrays, maps, scalars) strictly, an int never equal to a double."""
     if isinstance(expected, _Json) and isinstance(actual, _Json):
-        return _json_difference(expected.value, actual.value)
-    found = _first_difference(expected, actual, "", strict=True)
-    if found is None:
-        return None
-    path, what = found
-    return f"at {path}: {what}" if path else what
+        return _json_difference(expected.value, actual.value, full=full)
+    findings = json_differences(expected, actual, strict=True)
+    if len(findings) == 1 and not findings[0].path:
+        return _finding_what(findings[0], full)
+    return _findings_worded("at ", findings, full)
 
 
-def _json_difference(expected: object, actual: object, shown: int = 3) -> str | None:
-    """DeepDiff's findings for two JSON values (numbers by value), the first few by path.
+def _json_difference(expected: object, actual: object, shown: int = 3, *, full: bool = False) -> str | None:
+    """``json_differences`` of two JSON values (numbers by value) in words, the first few by path."""
+    return _findings_worded("JSON differs at ", json_differences(expected, actual), full, shown)
 
-    Equal values (by the same rules: 7 and 7.0 agree, true and 1 do not) return at once, before any DeepDiff.
-    """
-    if _first_difference(expected, actual, "", strict=False) is None:
-        return None
-    findings = _json_findings(expected, actual, [])
+
+def _findings_worded(lead: str, findings: list[JsonDifference], full: bool, shown: int = 3) -> str | None:
+    """``lead`` and the first ``shown`` findings as "path: what", sorted; None when there are none."""
     if not findings:
         return None
-    findings.sort()
-    more = f" (and {len(findings) - shown} more)" if len(findings) > shown else ""
-    return "JSON differs at " + "; ".join(findings[:shown]) + more
+    worded = sorted(f"{found.path or '(root)'}: {_finding_what(found, full)}" for found in findings)
+    more = f" (and {len(worded) - shown} more)" if len(worded) > shown else ""
+    return lead + "; ".join(worded[:shown]) + more
 
 
-def _json_findings(expected: object, actual: object, path: list[object]) -> list[str]:
-    """The findings of DeepDiff for the parts that differ, found without running it on the parts that agree.
-
-    Walked here exactly where DeepDiff walks item by item: objects with the same keys, and arrays of one
-    length holding an object or array (it pairs those by index). Anything else (objects whose keys differ,
-    which it may report whole; arrays of plain values, which it aligns with difflib; leaves) is left to it.
-    """
-    pairs: Iterable[tuple[object, object, object]] = ()
-    if isinstance(expected, dict) and isinstance(actual, dict) and expected.keys() == actual.keys():
-        pairs = ((key, value, actual[key]) for key, value in expected.items())
-    elif (isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual)
-          and any(isinstance(item, (dict, list)) for item in (*expected, *actual))):
-        pairs = zip(range(len(expected)), expected, actual)
-    else:
-        return _deepdiff_findings(expected, actual, path)
-    findings: list[str] = []
-    for part, want, got in pairs:
-        if _first_difference(want, got, "", strict=False) is not None:
-            findings += _json_findings(want, got, [*path, part])
-    return findings
+def _finding_what(found: JsonDifference, full: bool) -> str:
+    if found.actual is MISSING:
+        return f"missing (expected {_show(found.expected, full)})"
+    if found.expected is MISSING:
+        return f"unexpected (got {_show(found.actual, full)})"
+    return f"expected {_show(found.expected, full)}, got {_show(found.actual, full)}"
 
 
-def _deepdiff_findings(expected: object, actual: object, path: list[object]) -> list[str]:
-    findings = []
-    for report, items in DeepDiff(expected, actual).tree.items():
-        for item in items:
-            if report == "type_changes" and _same_number(item.t1, item.t2):
-                continue  # 7 and 7.0 are one JSON number
-            where = _json_path([*path, *item.path(output_format="list")])
-            if report.endswith("_removed"):
-                findings.append(f"{where}: missing (expected {_show(item.t1)})")
-            elif report.endswith("_added"):
-                findings.append(f"{where}: unexpected (got {_show(item.t2)})")
-            else:
-                findings.append(f"{where}: expected {_show(item.t1)}, got {_show(item.t2)}")
-    return findings
-
-
-def _same_number(left: object, right: object) -> bool:
-    numbers = (int, float)  # bool is neither, by type
-    return type(left) in numbers and type(right) in numbers and left == right
-
-
-def _json_path(parts: list[object]) -> str:
-    """['choices', 0, 'message'] -> choices[0].message"""
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(root)"
-
-
-def _first_difference(
-    expected: object, actual: object, path: str, *, strict: bool
-) -> tuple[str, str] | None:
-    """The path of the first disagreement and what it is; strict keeps int and double apart."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        for key in [*expected, *(key for key in actual if key not in expected)]:
-            here = f"{path}.{key}" if path else str(key)
-            if key not in actual:
-                return here, f"missing (expected {_show(expected[key])})"
-            if key not in expected:
-                return here, f"unexpected (got {_show(actual[key])})"
-            found = _first_difference(expected[key], actual[key], here, strict=strict)
-            if found:
-                return found
-        return None
-    if isinstance(expected, list) and isinstance(actual, list):
-        for i, (want, got) in enumerate(zip(expected, actual)):
-            found = _first_difference(want, got, f"{path}[{i}]", strict=strict)
-            if found:
-                return found
-        if len(expected) != len(actual):
-            return path, f"expected {len(expected)} items, got {len(actual)}"
-        return None
-    numbers = (int, float)  # bool is neither, by type
-    if not strict and type(expected) in numbers and type(actual) in numbers:
-        same = expected == actual
-    else:
-        same = type(expected) is type(actual) and expected == actual
-    return None if same else (path, f"expected {_show(expected)}, got {_show(actual)}")
-
-
-def _field(name: str, expected: object, actual: object) -> list[str]:
+def _field(name: str, expected: object, actual: object, full: bool = False) -> list[str]:
     """The line for a span field (or count) that differs; none when it agrees."""
     if expected == actual:
         return []
-    return [f"{name}: expected {_show(expected)}, got {_show(actual)}"]
+    return [f"{name}: expected {_show(expected, full)}, got {_show(actual, full)}"]
 
 
 def _enum(enum: Any, number: int) -> str:
@@ -441,7 +526,15 @@ def _enum(enum: Any, number: int) -> str:
         return str(number)
 
 
-def _show(value: object) -> str:
-    """A value as quoted in a difference line, cut to about 80 characters."""
-    text = repr(value.text if isinstance(value, _Json) else value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+def _show(value: object, full: bool = False) -> str:
+    """A value as quoted in a difference line, cut to about 80 characters unless ``full``."""
+    return _clip(repr(value.text if isinstance(value, _Json) else value), full)
+
+
+def _quoted(text: str, full: bool) -> str:
+    """``text`` in double quotes (an exception's message, as in a log), cut unless ``full``."""
+    return '"' + _clip(text, full, _SHOWN_CHARS - 2) + '"'
+
+
+def _clip(text: str, full: bool, room: int = _SHOWN_CHARS) -> str:
+    return text if full or len(text) <= room else text[: room - 3] + "..."

@@ -172,11 +172,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.line(f"  {golden.check_error}")
 
 
-def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
-    """``assert golden == span`` explains itself with the lenient differences."""
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
+    """``assert golden == span`` explains itself with the lenient differences; ``-vv`` shows values whole."""
     if op != "==" or not (isinstance(left, Span) and isinstance(right, Span)):
         return None
-    differences = span_differences(left, right)
+    verbosity = config.get_verbosity() if hasattr(config, "get_verbosity") else config.option.verbose  # pytest < 8
+    differences = span_differences(left, right, full=verbosity >= 2)
     if not differences:
         return ["spans differ only in what the lenient comparison ignores (ids, times, flags);",
                 "use testopeninference.assert_span_equal to compare them leniently"]

@@ -91,3 +91,26 @@ def test_serve_save_spans_writes_each_span_received_over_http_or_grpc_for_diff(t
         other = subprocess.run(command("diff", "chat-multiturn", str(path)), cwd=PROJECT, capture_output=True,
                                timeout=60)
         assert other.returncode == 1, other
+
+
+def test_diff_full_and_show_json_arrays_as_processes(tmp_path: Path):
+    import json
+
+    span = json.loads((SPANS / "embeddings-basic.json").read_text(encoding="utf-8"))
+    span["name"] = "gateway embeddings"
+    vector = next(a for a in span["attributes"] if a["key"].endswith("embedding.vector"))
+    vector["value"]["arrayValue"]["values"][-1] = {"doubleValue": 0.5}
+    next(a for a in span["attributes"] if a["key"] == "output.value")["value"]["stringValue"] = "y" * 300
+    actual = tmp_path / "gateway.json"
+    actual.write_text(json.dumps(span), encoding="utf-8")
+    for options, whole in ((["-vv"], True), (["--full"], True), ([], False)):
+        run = subprocess.run(command("diff", "embeddings-basic", str(actual), "--gateway", *options), cwd=PROJECT,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 1, run.stderr
+        assert (f"got '{'y' * 300}'" in run.stdout) is whole, options
+    assert f"attribute {vector['key']!r}: at [" in run.stdout and "got 0.5" in run.stdout
+    assert "note: name: expected 'CreateEmbeddings', got 'gateway embeddings' (not compared)" in run.stdout
+    run = subprocess.run(command("show", str(actual)), cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    [line] = [line for line in run.stdout.splitlines() if line.startswith(vector["key"])]
+    assert line.split(None, 1)[1].startswith("[") and "double_value" not in run.stdout

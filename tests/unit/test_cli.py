@@ -232,3 +232,45 @@ def test_serve_refuses_a_malformed_body_key():
     code, _, err = run("serve", "--otlp-port", "0", "--seconds", "0.1", "--ignore-body-key", "tools..strict")
     assert code == 1
     assert err.startswith("Error: ignore_body_keys: 'tools..strict' is not a dotted key path")
+
+
+def test_show_prints_array_attributes_as_json():
+    code, out, _ = run("show", "embeddings-mixed-batch")
+    assert code == 0
+    values = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()[3:]}
+    assert values["embedding.embeddings.0.embedding.vector"].startswith("[0.010144689, -0.014617318, ")
+    code, out, _ = run("show", "chat-basic", "--convention", "openllmetry")
+    assert code == 0 and any(line.split() == ["gen_ai.response.finish_reasons", '["stop"]'] for line in out.splitlines())
+
+
+def _gateway_span(tmp_path: Path) -> Path:
+    """chat-basic as a gateway exports it: its own span name, another model, a long output."""
+    import json
+
+    from tests.helpers import SPANS
+
+    span = json.loads((SPANS / "chat-basic.json").read_text(encoding="utf-8"))
+    span["name"] = "litellm_request"
+    for attribute in span["attributes"]:
+        if attribute["key"] == "output.value":
+            attribute["value"]["stringValue"] = "x" * 300
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(span), encoding="utf-8")
+    return path
+
+
+def test_diff_gateway_notes_the_name_and_full_or_vv_shows_values_whole(tmp_path: Path):
+    actual = str(_gateway_span(tmp_path))
+    code, out, _ = run("diff", "chat-basic", actual)
+    assert code == 1 and out.splitlines()[0] == "name: expected 'ChatCompletion', got 'litellm_request'"
+    assert "x" * 100 not in out
+    code, out, _ = run("diff", "chat-basic", actual, "--gateway")
+    lines = out.splitlines()
+    assert code == 1 and lines[0].startswith("attribute 'output.value': expected '{")
+    assert lines[-2:] == ["note: name: expected 'ChatCompletion', got 'litellm_request' (not compared)",
+                          "1 difference(s)"]
+    for option in ("--full", "-vv"):
+        code, out, _ = run("diff", "chat-basic", actual, "--gateway", option)
+        assert code == 1 and f"got '{'x' * 300}'" in out, option
+    code, out, _ = run("diff", "chat-basic", actual, "--gateway", "-v")
+    assert "x" * 100 not in out

@@ -158,7 +158,7 @@ def test_equal_values_of_each_kind(expected: object, actual: object) -> None:
         ("1", 1, "expected '1', got 1"),
         (True, "true", "expected True, got 'true'"),
         (["a", "b"], ["a", "c"], "at [1]: expected 'b', got 'c'"),
-        (["a", "b"], ["a"], "expected 2 items, got 1"),
+        (["a", "b"], ["a"], "at [1]: missing (expected 'b')"),
         ({"k": 1}, {"k": 2}, "at k: expected 1, got 2"),
         ({"k": 1}, {"k": 1, "j": 2}, "at j: unexpected (got 2)"),
     ],
@@ -287,8 +287,10 @@ BODY = "{'error': {'code': 'unsupported_parameter'}}"
         (f"BadRequestError: Error code: 400 - {BODY}", "Error code: 400 - {'other': 1}", True),
         ("Error code: 400", f"openai.BadRequestError: Error code: 400 - {BODY}", True),
         ("Error code: 400 - x", "Error code: 404 - x", False),
-        ("Error code: 400 - x", "BadRequestError: bad request", False),
-        ("BadRequestError: bad request", "Error code: 400", False),
+        ("Error code: 400 - x", "BadRequestError: bad request", True),  # the SDK's class for a 400
+        ("BadRequestError: bad request", "Error code: 400", True),
+        ("BadRequestError: bad request", "NotFoundError: no such model", False),
+        ("Error code: 400 - x", "connection refused", False),
         ("connection refused", "connection refused", True),
         ("connection refused", "connection reset", False),
     ],
@@ -333,7 +335,7 @@ def test_model_name_is_ignored_only_on_error_spans(code: int, ignored: bool) -> 
 
 
 def test_event_count_and_names() -> None:
-    assert span_differences(span(events=[exception()]), span()) == ["events: expected 1, got 0"]
+    assert span_differences(span(events=[exception()]), span()) == ["events: expected 1: exception, got none"]
     assert span_differences(span(events=[event("a")]), span(events=[event("b")])) == [
         "event 0 name: expected 'a', got 'b'"
     ]

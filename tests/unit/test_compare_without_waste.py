@@ -17,6 +17,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 import testopeninference.compare as compare
+from testopeninference.recorder import json_diff
 from testopeninference.recorder.span_file import read_span
 from tests.helpers import SPANS
 from tests.unit.test_compare import any_value
@@ -27,9 +28,9 @@ def _full_json_difference(expected: object, actual: object, shown: int = 3) -> s
     findings = []
     for report, items in DeepDiff(expected, actual).tree.items():
         for item in items:
-            if report == "type_changes" and compare._same_number(item.t1, item.t2):
+            if report == "type_changes" and json_diff._same_number(item.t1, item.t2):
                 continue
-            path = compare._json_path(item.path(output_format="list"))
+            path = json_diff.json_path(item.path(output_format="list")) or "(root)"
             if report.endswith("_removed"):
                 findings.append(f"{path}: missing (expected {compare._show(item.t1)})")
             elif report.endswith("_added"):
@@ -115,7 +116,7 @@ def test_attribute_lines_are_those_of_normalising_every_attribute(seed: int):
 
 def test_equal_spans_never_reach_deepdiff_or_the_normalising(monkeypatch):
     golden = read_span(SPANS / "chat-basic.json")
-    monkeypatch.setattr(compare, "DeepDiff", lambda *a, **k: pytest.fail("DeepDiff ran"))
+    monkeypatch.setattr(json_diff, "DeepDiff", lambda *a, **k: pytest.fail("DeepDiff ran"))
     monkeypatch.setattr(compare, "_normalise_string", lambda *a: pytest.fail("normalised"))
     assert compare.span_differences(golden, read_span(SPANS / "chat-basic.json")) == []
 
@@ -127,9 +128,14 @@ def test_deepdiff_runs_only_on_the_json_value_that_differs(monkeypatch):
     output = next(a for a in actual.attributes if a.key == "output.value")
     data = json.loads(output.value.string_value)
     data["choices"][0]["finish_reason"] = "length"
+    message = data["choices"][0]["message"]
+    message["refusal_note"] = "x"
     output.value.string_value = json.dumps(data)
     seen = []
-    monkeypatch.setattr(compare, "DeepDiff", lambda one, other: seen.append((one, other)) or DeepDiff(one, other))
+    monkeypatch.setattr(json_diff, "DeepDiff", lambda one, other: seen.append((one, other)) or DeepDiff(one, other))
     assert compare.span_differences(golden, actual) == [
-        "attribute 'output.value': JSON differs at choices[0].finish_reason: expected 'stop', got 'length'"]
-    assert seen == [("stop", "length")]
+        "attribute 'output.value': JSON differs at choices[0].finish_reason: expected 'stop', got 'length'; "
+        "choices[0].message.refusal_note: unexpected (got 'x')"]
+    # Two differing leaves are worded without it; an object whose keys differ is its own and only input.
+    [(one, other)] = seen
+    assert other["refusal_note"] == "x" and set(other) - set(one) == {"refusal_note"}
