@@ -79,9 +79,8 @@ def _compare_bodies(recorded: RecordedRequest, incoming: IncomingRequest, ignore
         raise AssertionError(f"body: request body is not JSON: {incoming.body[:80]!r}") from None
     if ignored:
         expected, actual = without_keys(expected, ignored), without_keys(actual, ignored)
-    differences = list(json_differences(expected, actual))
+    differences, keys = _body_differences(expected, actual)
     if differences:
-        keys = tuple(dict.fromkeys(key for key in map(_difference_key, differences) if key))
         raise BodyMismatch("body: " + "; ".join(differences), keys)
 
 
@@ -177,29 +176,35 @@ def without_keys(value: object, ignored: Sequence[tuple[str, ...]]) -> object:
     return value
 
 
-_DIFFERENCE_PATH = re.compile(r"^(.*?)(?: missing from request \(| not in cassette \(|: cassette )")
 _LIST_INDEX = re.compile(r"\[\d+\]")
+_TRAILING_INDICES = re.compile(r"(\[\d+\])+$")
 
 
-def _difference_key(line: str) -> str:
-    """The key path a ``json_differences`` line is about, as an ignore key: ``tools[0].strict`` -> ``tools.*.strict``."""
-    found = _DIFFERENCE_PATH.match(line)
-    where = found.group(1) if found else ""
-    if not where or where == "<body>":
-        return ""
-    return _LIST_INDEX.sub(".*", where).lstrip(".")
+def _ignore_key(found: json_diff.JsonDifference) -> str:
+    """The ignore key for where a difference is: ``tools[0].strict`` -> ``tools.*.strict``; an item of a
+    list (``messages[0]``) -> the list, since an ignore key's last part names a key."""
+    return _LIST_INDEX.sub(".*", _TRAILING_INDICES.sub("", found.path)).lstrip(".")
+
+
+def _body_differences(expected: object, actual: object) -> tuple[list[str], tuple[str, ...]]:
+    """The differing JSON paths, worded with the cassette's and the request's value, and their ignore keys."""
+    found = sorted(json_diff.json_differences(expected, actual), key=lambda item: item.path)
+    keys = tuple(dict.fromkeys(key for key in map(_ignore_key, found) if key))
+    return [_worded(item) for item in found], keys
 
 
 def json_differences(expected: object, actual: object) -> Iterator[str]:
     """Each differing JSON path with the cassette's and the request's value (``json_diff`` finds them)."""
-    for found in sorted(json_diff.json_differences(expected, actual), key=lambda found: found.path):
-        where = found.path or "<body>"
-        if found.actual is json_diff.MISSING:
-            yield f"{where} missing from request (cassette {_short(found.expected)})"
-        elif found.expected is json_diff.MISSING:
-            yield f"{where} not in cassette (request {_short(found.actual)})"
-        else:
-            yield f"{where}: cassette {_short(found.expected)}, request {_short(found.actual)}"
+    yield from _body_differences(expected, actual)[0]
+
+
+def _worded(found: json_diff.JsonDifference) -> str:
+    where = found.path or "<body>"
+    if found.actual is json_diff.MISSING:
+        return f"{where} missing from request (cassette {_short(found.expected)})"
+    if found.expected is json_diff.MISSING:
+        return f"{where} not in cassette (request {_short(found.actual)})"
+    return f"{where}: cassette {_short(found.expected)}, request {_short(found.actual)}"
 
 
 def _short(value: object, limit: int = 60) -> str:
