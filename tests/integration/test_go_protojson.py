@@ -61,7 +61,8 @@ def checker(tmp_path_factory, request) -> Path:
     if root is None:
         skip_unless_required("no Go protobuf sources in GOPATH (install Debian's golang-google-protobuf-dev)")
     built = tmp_path_factory.mktemp("go") / "protojson_check"
-    cache = request.config.cache.mkdir("go-build") if request.config.cache else built.parent / "go-build"
+    pytest_cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache = pytest_cache.mkdir("go-build") if pytest_cache is not None else built.parent / "go-build"
     env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(root), "GOFLAGS": "", "GOPROXY": "off",
            "GOCACHE": str(cache)}
     result = subprocess.run([go, "build", "-o", str(built), "."], cwd=CHECKER_SOURCE, env=env,
