@@ -26,10 +26,11 @@ folder of github.com/Arize-ai/openinference); what the specification only recomm
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from testopeninference.errors import InvalidOpenInferenceSpanError
@@ -82,14 +83,15 @@ def assert_valid_openinference(span: Any) -> None:
 
 
 def _duplicate_problems(span: Span) -> list[str]:
-    keys = [item.key for item in span.attributes]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
-    return [f"{key}: set {keys.count(key)} times (a span holds each key once)" for key in repeated]
+    counts = Counter(item.key for item in span.attributes)
+    return [f"{key}: set {count} times (a span holds each key once)" for key, count in sorted(counts.items()) if count > 1]
 
 
 def _kind_problems(span: Span, attributes: Mapping[str, AnyValue]) -> list[str]:
     if "openinference.span.kind" not in attributes:
         return [f"openinference.span.kind: missing (required on every OpenInference span: {', '.join(SPAN_KINDS)})"]
+    if not attributes["openinference.span.kind"].HasField("string_value"):
+        return []  # the wrong type is a layout problem
     kind = attributes["openinference.span.kind"].string_value
     if kind not in SPAN_KINDS:
         return [f"openinference.span.kind: {kind!r} is not a span kind (one of {', '.join(SPAN_KINDS)})"]
@@ -151,6 +153,6 @@ def _error_problems(span: Span) -> list[str]:
     return problems
 
 
-def _has_type_and_message(attributes: Any) -> bool:
+def _has_type_and_message(attributes: Iterable[KeyValue]) -> bool:
     keys = {item.key for item in attributes}
     return {"exception.type", "exception.message"} <= keys

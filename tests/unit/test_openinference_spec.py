@@ -207,6 +207,7 @@ def test_an_embedding_span_has_the_specs_name():
     ("llm.token_count.total", "20", "expected an integer, got a string ('20')"),
     ("llm.token_count.prompt_details.cache_read", 0.0, "expected an integer, got a float (0.0)"),
     ("llm.system", 1, "expected a string, got an integer (1)"),
+    ("openinference.span.kind", 1, "expected a string, got an integer (1)"),
     ("llm.model_name", ["gpt-4.1-nano"], "expected a string, got an array of string"),
     ("llm.invocation_parameters", "{model: gpt}",
      "expected a string holding JSON, got a string that is not JSON (Expecting property name enclosed in double"
