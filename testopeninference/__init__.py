@@ -18,6 +18,7 @@ from testopeninference.errors import (
     GoldenSpanMissingError,
     InvalidCassetteError,
     InvalidGoldenSpanError,
+    InvalidOpenInferenceSpanError,
     NotCoveredError,
     ProxyError,
     RecordingError,
@@ -42,6 +43,7 @@ from testopeninference.compare import (
     span_differences,
 )
 from testopeninference.goldens import close_recorders, get_chat_span, get_log_records, get_span
+from testopeninference.openinference_spec import assert_valid_openinference, validate_openinference
 
 __version__ = "0.2.0"
 
@@ -57,6 +59,7 @@ __all__ = [
     "GoldenSpanMissingError",
     "InvalidCassetteError",
     "InvalidGoldenSpanError",
+    "InvalidOpenInferenceSpanError",
     "NotCoveredError",
     "ProxyError",
     "RecordingError",
@@ -67,6 +70,7 @@ __all__ = [
     "VersionMismatchError",
     "assert_log_records_equal",
     "assert_span_equal",
+    "assert_valid_openinference",
     "cassette_catalogue",
     "cassettes_by_endpoint",
     "close_recorders",
@@ -77,4 +81,5 @@ __all__ = [
     "list_cassettes",
     "log_record_differences",
     "span_differences",
+    "validate_openinference",
 ]

@@ -17,7 +17,8 @@
      │    └── UnknownMatcherError
      ├── SpanMismatchError (AssertionError)
      │    └── SpanSelectionError
-     └── InvalidOTLPError (ValueError)
+     ├── InvalidOTLPError (ValueError)
+     └── InvalidOpenInferenceSpanError (AssertionError)
 
 Each message says what failed, where, and what to do next.
 """
@@ -99,3 +100,17 @@ class InvalidOTLPError(TestOpenInferenceError, ValueError):
 
 class SpanSelectionError(SpanMismatchError):
     """A trace holds no span, or several, where a test asked for exactly one (such as its LLM span)."""
+
+
+class InvalidOpenInferenceSpanError(TestOpenInferenceError, AssertionError):
+    """A span breaks the OpenInference semantic conventions; ``problems`` holds one line per problem."""
+
+    def __init__(self, span_name: str, problems: list[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(
+            f"span {span_name!r} is not valid OpenInference ({len(self.problems)} problem"
+            f"{'' if len(self.problems) == 1 else 's'}):\n{lines}\n"
+            "Fix what the gateway writes for these keys; the rules are OpenInference's semantic conventions"
+            " (https://arize-ai.github.io/openinference/spec/), see testopeninference/openinference_spec.py."
+        )

@@ -293,6 +293,13 @@ def test_the_wheels_getters_read_every_conventions_packaged_goldens(wheel_venv: 
     assert list(tmp_path.iterdir()) == [tmp_path / "getters.py"]  # nothing recorded into the working directory
 
 
+def test_the_wheels_openinference_validator_passes_a_packaged_golden(wheel_venv: Venv, tmp_path: Path, clean_env):
+    script = ("from testopeninference import get_span, validate_openinference as v; "
+              "print(v(get_span('chat-basic')), v({'name': 'x', 'attributes': []}))")
+    result = _ok(_run([wheel_venv.python, "-c", script], cwd=tmp_path, env=clean_env, timeout=RUN_TIMEOUT))
+    assert result.stdout.startswith("[] ['openinference.span.kind: missing"), result.stdout
+
+
 def test_the_wheels_command_line_lists_shows_and_diffs_packaged_goldens(wheel_venv: Venv, tmp_path: Path,
                                                                          clean_env):
     def cli(*args: str | Path) -> subprocess.CompletedProcess:
