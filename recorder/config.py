@@ -198,6 +198,7 @@ class Settings:
         values: dict[str, object] = {"upstream": Upstream.from_env(env)}
         project = project_settings(Path.cwd() if start is None else start)
         root = project.pop("root")
+        assert isinstance(root, Path)  # project_settings always names the folder it resolved paths against
         if resources.INSTALLED:  # a checkout's own folders are the defaults already
             values.update(cassettes_dir=root / "cassettes", spans_dir=root / "spans")
         values.update(project)

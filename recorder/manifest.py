@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from typing import Any
 from pathlib import Path
 
 import yaml
@@ -85,15 +86,16 @@ class Manifest:
 
 def _parse(path: Path) -> dict[str, Provenance]:
     try:
-        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+        data: Any = load_yaml(path.read_text(encoding="utf-8")) or {}  # a wrong shape fails below, as a TypeError or so
         versions = data.get("versions") or {}
         return {
             golden: Provenance(entry["cassette_sha256"], dict(versions[entry["versions"]]))
             for golden, entry in (data.get("goldens") or {}).items()
         }
     except AliasRefusedError as error:
+        line = f":{error.problem_mark.line + 1}" if error.problem_mark is not None else ""
         raise InvalidGoldenSpanError(
-            f"{path}:{error.problem_mark.line + 1}: {error.problem} in the manifest; "
+            f"{path}{line}: {error.problem} in the manifest; "
             f"{_repair_hint(path)}."
         ) from None
     except (OSError, RecursionError, UnicodeDecodeError) as error:

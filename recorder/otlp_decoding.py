@@ -113,15 +113,17 @@ class Inflater:
         return position
 
     def _inflate(self, view: memoryview, position: int) -> int:
+        member = self._member
+        assert member is not None  # feed() opens a member before inflating
         piece = view[position : position + self._window]
         try:
-            self._append(self._member.decompress(piece, self.limit + 1 - self._size))
+            self._append(member.decompress(piece, self.limit + 1 - self._size))
         except zlib.error as error:
             raise RequestError(400, f"corrupt {self.coding} body: {error}") from None
-        if not self._member.eof:
+        if not member.eof:
             self._window = min(2 * self._window, _LAST_WINDOW)
             return position + len(piece)
-        consumed = len(piece) - len(self._member.unused_data)
+        consumed = len(piece) - len(member.unused_data)
         self._member = None
         self._members += 1
         return position + consumed

@@ -383,7 +383,7 @@ def _same_scalar(one: AnyValue, other: AnyValue) -> bool:
     kind = one.WhichOneof("value")
     if kind is None or kind != other.WhichOneof("value") or kind in ("array_value", "kvlist_value"):
         return False
-    return getattr(one, kind) == getattr(other, kind)
+    return bool(getattr(one, kind) == getattr(other, kind))
 
 
 def _normalise_string(key: str, value: str) -> object:

@@ -102,9 +102,15 @@ def get_log_records(
     return log_records(read_logs(chosen.logs_path(location.spans_dir, cassette)))
 
 
-def _settings(convention, cassettes_dir, spans_dir, record) -> Settings:
+def _settings(
+    convention: str | None,
+    cassettes_dir: Path | str | None,
+    spans_dir: Path | str | None,
+    record: RecordMode | str | bool | None,
+) -> Settings:
     explicit = dict(convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record)
-    return Settings.from_env(**{**_option_defaults, **{key: value for key, value in explicit.items() if value is not None}})
+    overrides = {**_option_defaults, **{key: value for key, value in explicit.items() if value is not None}}
+    return Settings.from_env(None, None, **overrides)
 
 
 _option_defaults: dict[str, object] = {}  # the pytest plugin's options: above the environment, below arguments

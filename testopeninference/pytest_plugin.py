@@ -154,10 +154,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = golden.finish(exitstatus)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     golden = config.stash.get(_SESSION, None)
-    if golden and golden.summary():
-        terminalreporter.write_line(golden.summary())
+    summary = golden.summary() if golden else None
+    if summary:
+        terminalreporter.write_line(summary)
     if golden and golden.stale:
         terminalreporter.section("testopeninference: stale golden spans", yellow=True)
         for line in golden.stale:
