@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from testopeninference.recorder.file_cache import cached
-from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
-from testopeninference.errors import CassetteNotFoundError, InvalidCassetteError
+from testopeninference.recorder.safe_yaml import load_yaml
+from testopeninference.errors import AliasRefusedError, CassetteNotFoundError, InvalidCassetteError
 
 CASSETTE_FORMAT_VERSION = 2
 MULTIPART_PLACEHOLDER = "[multipart form data omitted]"

@@ -28,7 +28,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from testopeninference.recorder.loopback import BackgroundServer, ClientGone, ConnectionLimits, RequestError, Scope, header, receive_body
+from testopeninference.recorder.loopback import BackgroundServer, ConnectionLimits, Scope, header, receive_body
+from testopeninference.errors import ClientGoneError, RequestError
 from testopeninference.recorder.otlp_decoding import (
     JSON,
     PROTOBUF,
@@ -123,7 +124,7 @@ class _CollectorApp:
             self.collector.keep(request, check_ids=media == PROTOBUF)  # OTLP/JSON ids were checked as read from hex
         except RequestError as error:
             return await self._refuse(send, error, media)
-        except ClientGone:
+        except ClientGoneError:
             return
         await _answer(send, 200, encode(signal.response(), media), media)
 

@@ -24,10 +24,12 @@ from email.utils import formatdate
 from typing import Any, Callable, Iterable, Optional
 
 from testopeninference.recorder.cassette import Cassette, CassetteLibrary, validate_name
-from testopeninference.recorder.loopback import BackgroundServer, ClientGone, ConnectionLimits, RequestError, Scope, receive_body, send_error
+from testopeninference.recorder.loopback import BackgroundServer, ConnectionLimits, Scope, receive_body, send_error
 from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, MatchOn, MatchResult, RequestMatcher
 from testopeninference.recorder.model_listing import listing_reply
-from testopeninference.errors import CassetteError, CassetteNotFoundError, InvalidCassetteError, TestOpenInferenceError
+from testopeninference.errors import (
+    CassetteError, CassetteNotFoundError, ClientGoneError, InvalidCassetteError, RequestError, TestOpenInferenceError,
+)
 
 CASSETTE_HEADER = "X-Cassette-Name"
 
@@ -387,7 +389,7 @@ class _ReplayApp:
             await receive_body(scope, receive, self.max_body_bytes, body.extend)
         except RequestError as error:
             return await send_error(send, _refusal_body, error.status, str(error), close=True)
-        except ClientGone:
+        except ClientGoneError:
             return
         incoming = IncomingRequest(
             method=scope["method"],

@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from testopeninference.recorder.loopback import RequestError
+from testopeninference.errors import RequestError
 from testopeninference.recorder.otlp_decoding import PROTOBUF, decode
 
 GRACE_SECONDS = 1.0  # how long exports in flight may go on once stop() is called

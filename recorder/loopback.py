@@ -26,6 +26,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from testopeninference.errors import ClientGoneError, RequestError
+
 try:
     import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -71,18 +73,6 @@ def raw_response(status: int, content_type: str, body: bytes) -> bytes:
     return head.encode("ascii") + body
 
 
-class RequestError(Exception):
-    """A refused request: ``status`` is the HTTP answer, the message says what was wrong."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class ClientGone(Exception):
-    """The client hung up before its body was complete: there is no one to answer."""
-
-
 def header(scope: Scope, name: bytes) -> str | None:
     """A request header from an ASGI scope (``name`` lower-case), or ``None``."""
     for key, value in scope["headers"]:
@@ -104,7 +94,7 @@ async def receive_body(scope: Scope, receive: Any, limit: int, sink: Callable[[b
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ClientGone()
+            raise ClientGoneError()
         chunk = message.get("body", b"")
         received += len(chunk)
         if received > limit:

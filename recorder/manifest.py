@@ -19,9 +19,9 @@ import yaml
 
 from testopeninference.recorder.atomic import write_atomic
 from testopeninference.recorder.file_cache import cached
-from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
-from testopeninference.recorder.resources import REINSTALL_HINT, is_packaged
-from testopeninference.errors import InvalidGoldenSpanError
+from testopeninference.recorder.safe_yaml import load_yaml
+from testopeninference.recorder.resources import is_packaged
+from testopeninference.errors import REINSTALL_HINT, AliasRefusedError, InvalidGoldenSpanError, record_command
 
 MANIFEST_NAME = "manifest.yaml"
 
@@ -111,7 +111,7 @@ def _parse(path: Path) -> dict[str, Provenance]:
 def _repair_hint(path: Path) -> str:
     if is_packaged(path):
         return REINSTALL_HINT
-    return "delete it and record every golden again (testopeninference record --force, for each convention)"
+    return f"delete it and record every golden again ({record_command()}, for each convention)"
 
 
 def _render(entries: dict[str, Provenance]) -> str:

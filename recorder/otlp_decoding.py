@@ -25,9 +25,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from testopeninference.recorder.loopback import RequestError
 from testopeninference.recorder.otlp_json import HEX, message_from_json
-from testopeninference.errors import InvalidOTLPError
+from testopeninference.errors import InvalidOTLPError, RequestError
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -18,21 +18,10 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import TYPE_CHECKING
 
 import yaml
 
-if TYPE_CHECKING:
-    from yaml._yaml import Mark as LibYAMLMark
-
-
-class AliasRefusedError(yaml.YAMLError):
-    """A YAML anchor or alias; ``problem_mark`` says where, like PyYAML's own errors."""
-
-    def __init__(self, problem: str, problem_mark: yaml.Mark | LibYAMLMark | None) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.problem_mark = problem_mark
+from testopeninference.errors import AliasRefusedError
 
 
 def _refuse(event: yaml.Event) -> None:

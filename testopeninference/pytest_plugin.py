@@ -30,7 +30,7 @@ from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import CONVENTIONS
 from testopeninference.recorder.matchers import parse_ignore_body_keys
 from testopeninference.compare import span_differences
-from testopeninference.errors import TestOpenInferenceError
+from testopeninference.errors import TestOpenInferenceError, record_command
 from testopeninference.recorder.session import RecordResult
 from testopeninference.goldens import (close_recorders, golden_span as _golden_span, on_progress, on_recorded,
                                       use_option_defaults)
@@ -163,7 +163,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         terminalreporter.section("testopeninference: stale golden spans", yellow=True)
         for line in golden.stale:
             terminalreporter.line(f"  {line}")
-        terminalreporter.line("Re-record them with: testopeninference record --force NAME ...")
+        terminalreporter.line(f"Re-record them with: {record_command('NAME ...')}")
     fake = config.stash.get(_FAKE_OPENAI, None)
     if fake is not None and fake.ignore_body_keys:
         keys = ", ".join(fake.ignore_body_keys)
