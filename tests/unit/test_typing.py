@@ -29,18 +29,24 @@ def _mypy_required() -> bool:
 
 
 def _lay_out_package(view: Path) -> None:
-    """``view/testopeninference`` as installed: links to the checkout's files, made anew each run."""
+    """``view/testopeninference`` as installed: links to the checkout's files (kept when right, so that two
+    runs at once and mypy's cache both see a stable tree; links to files gone are removed)."""
     package = view / "testopeninference"
+    wanted = {package / source.name: source for source in (PROJECT / "testopeninference").iterdir()
+              if source.name != "__pycache__"}
+    wanted.update({package / name: source for name, source in MAPPED.items()})
+    (package / "proxy").mkdir(parents=True, exist_ok=True)
     for link in [*package.glob("*"), *package.glob("proxy/*")]:
-        if link.is_symlink():
-            link.unlink()
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "proxy").mkdir(exist_ok=True)
-    for source in (PROJECT / "testopeninference").iterdir():
-        if source.name != "__pycache__":
-            (package / source.name).symlink_to(source)
-    for name, source in MAPPED.items():
-        (package / name).symlink_to(source)
+        if link.is_symlink() and link not in wanted:
+            link.unlink(missing_ok=True)
+    for link, source in wanted.items():
+        if link.is_symlink() and link.readlink() == source:
+            continue
+        link.unlink(missing_ok=True)
+        try:
+            link.symlink_to(source)
+        except FileExistsError:  # another run made it meanwhile
+            pass
 
 
 def test_mypy_strict_is_clean(request: pytest.FixtureRequest, tmp_path: Path) -> None:
