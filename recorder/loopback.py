@@ -437,7 +437,7 @@ class H11LoopbackProtocol(_Refusals, H11Protocol):
 
     def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
         super().__init__(*args, limits=limits, **kwargs)
-        self._connection = self.conn = _Connection(h11.SERVER, limits.max_header_bytes)
+        self.conn = _Connection(h11.SERVER, limits.max_header_bytes)
 
     def data_received(self, data: bytes) -> None:
         if self._draining:
@@ -476,7 +476,7 @@ class H11LoopbackProtocol(_Refusals, H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         """Framing h11 refuses (a bad Content-Length or chunk, oversized headers): a body saying why, then close."""
-        error = self._connection.last_error
+        error = self.conn.last_error if isinstance(self.conn, _Connection) else None
         status = error.error_status_hint if error is not None else 400
         where = "chunked body" if self.cycle is not None and not self.cycle.response_complete else "request"
         self._refuse(status, f"malformed HTTP {where} ({error or msg}); send a well-formed HTTP/1.1 request")
