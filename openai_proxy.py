@@ -24,10 +24,16 @@ import os
 import socket
 import sys
 import threading
-from typing import Any, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.datastructures import UploadFile
+
+if TYPE_CHECKING:  # OpenTelemetry is imported after the instrumentation is set up
+    from contextvars import Token
+
+    from opentelemetry.context import Context
 
 CASSETTE_HEADER = "X-Cassette-Name"
 DEFAULT_API_VERSION = "2024-10-21"
@@ -200,7 +206,7 @@ def _propagating_http_client(openai: Any) -> Any:
 
 
 def _route(app: FastAPI, path: str, forward: Callable[..., Any], endpoint: str) -> None:
-    async def handler(request: Request):
+    async def handler(request: Request) -> Any:
         return await forward(request, endpoint, request.path_params.get("deployment"))
 
     app.add_api_route(path, handler, methods=["POST"], name=path)
@@ -212,7 +218,7 @@ async def _arguments(request: Request) -> dict[str, Any]:
         form = await request.form()
         kwargs: dict[str, Any] = {}
         for key, value in form.multi_items():
-            if hasattr(value, "read"):
+            if isinstance(value, UploadFile):
                 kwargs[key] = (value.filename, await value.read(), value.content_type)
             else:
                 kwargs[key] = value
@@ -221,7 +227,7 @@ async def _arguments(request: Request) -> dict[str, Any]:
     return json.loads(body) if body.strip() else {}
 
 
-def _attach_trace(headers: Any) -> object | None:
+def _attach_trace(headers: Any) -> Token[Context] | None:
     """Adopt the caller's trace id so its span can be found, without marking the parent remote."""
     from opentelemetry import context, trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -233,7 +239,7 @@ def _attach_trace(headers: Any) -> object | None:
     return context.attach(trace.set_span_in_context(trace.NonRecordingSpan(local)))
 
 
-def _detach(token: object | None) -> None:
+def _detach(token: Token[Context] | None) -> None:
     if token is not None:
         from opentelemetry import context
 
@@ -261,7 +267,7 @@ async def _flush_spans() -> None:
 
 def _to_json(result: Any) -> str:
     if hasattr(result, "model_dump_json"):
-        return result.model_dump_json(exclude_unset=True)
+        return str(result.model_dump_json(exclude_unset=True))
     if isinstance(result, str):  # e.g. audio with response_format=text
         return json.dumps(result)
     return json.dumps(result, default=str)

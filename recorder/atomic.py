@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Mapping
 from pathlib import Path
 
 
@@ -19,7 +20,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     write_atomic_group({Path(path): data})
 
 
-def write_atomic_group(files: dict[Path, str | bytes]) -> None:
+def write_atomic_group(files: Mapping[Path, str | bytes]) -> None:
     """Write every file or none; they are renamed into place in the given order (put the file readers test last)."""
     temporaries: dict[Path, str] = {}
     try:

@@ -11,6 +11,7 @@ cassettes directory. Cassettes recorded by the reference harness carry no
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 import difflib
 import json
 import re
@@ -20,8 +21,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from testopeninference.recorder.file_cache import cached
-from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
-from testopeninference.errors import CassetteNotFoundError, InvalidCassetteError
+from testopeninference.recorder.safe_yaml import load_yaml
+from testopeninference.errors import AliasRefusedError, CassetteNotFoundError, InvalidCassetteError
 
 CASSETTE_FORMAT_VERSION = 2
 MULTIPART_PLACEHOLDER = "[multipart form data omitted]"
@@ -215,7 +216,7 @@ def _check_json_bodies(path: Path, interactions: tuple[Interaction, ...]) -> Non
             ) from None
 
 
-def _interaction(item: dict) -> Interaction:
+def _interaction(item: dict[str, Any]) -> Interaction:
     request, response = item["request"], item["response"]
     return Interaction(
         request=RecordedRequest(
@@ -254,7 +255,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _CassetteDumper.add_representer(str, _represent_str)
 
 
-def dump_cassette(data: dict) -> str:
+def dump_cassette(data: dict[str, Any]) -> str:
     """A cassette mapping as go-vcr-compatible YAML text (keys in the given order)."""
     return yaml.dump(
         data, Dumper=_CassetteDumper, explicit_start=True, sort_keys=False, allow_unicode=True, indent=4, width=120

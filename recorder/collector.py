@@ -28,7 +28,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from testopeninference.recorder.loopback import BackgroundServer, ClientGone, ConnectionLimits, RequestError, header, receive_body
+from testopeninference.recorder.loopback import BackgroundServer, ConnectionLimits, Scope, header, receive_body
+from testopeninference.errors import ClientGoneError, RequestError
 from testopeninference.recorder.otlp_decoding import (
     JSON,
     PROTOBUF,
@@ -51,6 +52,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_SPANS = 100_000
 
 T = TypeVar("T")
+_Collector = TypeVar("_Collector", bound="InMemoryOTLPCollector")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +95,7 @@ _new = object.__new__
 
 @dataclasses.dataclass(frozen=True)
 class _Signal:
-    request: type[Message]
+    request: type[ExportTraceServiceRequest] | type[ExportLogsServiceRequest]
     response: type[Message]
 
 
@@ -110,7 +112,7 @@ class _CollectorApp:
         self.collector = collector
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         media = media_type(header(scope, b"content-type"))
@@ -122,11 +124,11 @@ class _CollectorApp:
             self.collector.keep(request, check_ids=media == PROTOBUF)  # OTLP/JSON ids were checked as read from hex
         except RequestError as error:
             return await self._refuse(send, error, media)
-        except ClientGone:
+        except ClientGoneError:
             return
         await _answer(send, 200, encode(signal.response(), media), media)
 
-    def _route(self, scope: dict, media: str) -> _Signal:
+    def _route(self, scope: Scope, media: str) -> _Signal:
         """What this request exports, or the RequestError its headers alone deserve (before any body is read)."""
         path = scope["path"]
         signal = _SIGNALS.get(path)
@@ -146,7 +148,7 @@ class _CollectorApp:
         await _answer(send, error.status, encode(status(error.status, str(error)), media), media, headers)
 
 
-async def _answer(send: Any, code: int, payload: bytes, media: str, headers: list | None = None) -> None:
+async def _answer(send: Any, code: int, payload: bytes, media: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     head = [(b"content-type", media.encode()), (b"content-length", str(len(payload)).encode()), *(headers or [])]
     await send({"type": "http.response.start", "status": code, "headers": head})
     await send({"type": "http.response.body", "body": payload})
@@ -163,13 +165,14 @@ class _Shelf(Generic[T]):
 
     def __init__(self, changed: threading.Condition, max_items: int) -> None:
         self._items: collections.deque[T] = collections.deque(maxlen=max_items)
+        self._max_items = max_items
         self._changed = changed
         self.dropped = 0  # the oldest items pushed out by the bound
 
     def extend(self, items: list[T]) -> None:
         """Add one batch and wake the waiters once; past the bound the oldest items go, counted."""
         with self._changed:
-            self.dropped += max(0, len(self._items) + len(items) - self._items.maxlen)
+            self.dropped += max(0, len(self._items) + len(items) - self._max_items)
             self._items.extend(items)
             self._changed.notify_all()
 
@@ -241,7 +244,7 @@ class InMemoryOTLPCollector(BackgroundServer):
             raise RuntimeError("the collector's OTLP/gRPC receiver is off (start it with grpc_port=0 or a port)")
         return self._grpc.endpoint
 
-    def start(self):
+    def start(self: _Collector) -> _Collector:
         """Serve OTLP/HTTP, and OTLP/gRPC when asked; an OSError (a taken port) leaves neither running."""
         super().start()
         if self._grpc_port is not None:

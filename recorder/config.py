@@ -196,55 +196,10 @@ class Settings:
         ``spans/`` beside that ``pyproject.toml`` (or in the working directory)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {"upstream": Upstream.from_env(env)}
-        project = project_settings(Path.cwd() if start is None else start)
-        root = project.pop("root")
-        if resources.INSTALLED:  # a checkout's own folders are the defaults already
-            values.update(cassettes_dir=root / "cassettes", spans_dir=root / "spans")
-        values.update(project)
-        if CASSETTES_DIR in env:
-            values["cassettes_dir"] = Path(env[CASSETTES_DIR])
-        if SPANS_DIR in env:
-            values["spans_dir"] = Path(env[SPANS_DIR])
-        if RECORD_SPANS in env:
-            values["record_mode"] = RecordMode.parse(env[RECORD_SPANS])
-        if RECORD_BACKEND in env:
-            values["backend"] = env[RECORD_BACKEND].strip().lower()
-        if env.get(CONVENTION):
-            values["convention"] = env[CONVENTION].strip()
-        if DOCKER_BASE_IMAGE in env:
-            values["docker_base_image"] = env[DOCKER_BASE_IMAGE]
-        if env.get(DOCKER_WHEELHOUSE):
-            values["docker_wheelhouse"] = Path(env[DOCKER_WHEELHOUSE])
-        if SPAN_TIMEOUT in env:
-            values["span_timeout"] = _positive_float(SPAN_TIMEOUT, env[SPAN_TIMEOUT])
-        if LIBRARY in env:
-            values["library"] = _flag(env[LIBRARY])
-        if env.get(PROXY_ENV):
-            values["proxy_env"] = env[PROXY_ENV].strip().lower()
-        if env.get(CACHE_DIR):
-            values["cache_dir"] = Path(env[CACHE_DIR])
-        if GRPC in env:
-            values["grpc"] = _flag(env[GRPC])
-        if ALLOW_VERSION_MISMATCH in env:
-            values["allow_version_mismatch"] = _flag(env[ALLOW_VERSION_MISMATCH])
-        for name, key in _POSITIVE_INTS.items():
-            if name in env:
-                values[key] = _positive_int(name, env[name])
-        for name, key in _POSITIVE_FLOATS.items():
-            if name in env:
-                values[key] = _positive_float(name, env[name])
+        values.update(_project_values(Path.cwd() if start is None else start))
+        values.update(_env_values(env))
         values.update({key: value for key, value in overrides.items() if value is not None})
-        if "record_mode" in values:
-            values["record_mode"] = RecordMode.parse(values["record_mode"])  # type: ignore[arg-type]
-        for key in ("cassettes_dir", "spans_dir"):
-            if key in values:
-                values[key] = Path(values[key])  # type: ignore[arg-type]
-        if "span_timeout" in values:
-            values["span_timeout"] = _positive_float("span-timeout", str(values["span_timeout"]))
-        if values.get("proxy_env", "auto") not in PROXY_ENVS:
-            raise ConfigurationError(
-                f"{PROXY_ENV}={values['proxy_env']!r} is not valid; use one of: {', '.join(PROXY_ENVS)}."
-            )
+        _normalise(values)
         return cls(**values)  # type: ignore[arg-type]
 
     @property
@@ -281,3 +236,68 @@ def _positive_float(name: str, text: str) -> float:
 
 def _flag(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes"}
+
+
+def _project_values(start: Path) -> dict[str, object]:
+    """The ``[tool.testopeninference]`` values; installed, the user's folders beside its ``pyproject.toml``."""
+    values: dict[str, object] = {}
+    project = project_settings(start)
+    root = project.pop("root")
+    assert isinstance(root, Path)  # project_settings always names the folder it resolved paths against
+    if resources.INSTALLED:  # a checkout's own folders are the defaults already
+        values.update(cassettes_dir=root / "cassettes", spans_dir=root / "spans")
+    values.update(project)
+    return values
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, object]:
+    """The values the environment variables set (each read here, once)."""
+    values: dict[str, object] = {}
+    if CASSETTES_DIR in env:
+        values["cassettes_dir"] = Path(env[CASSETTES_DIR])
+    if SPANS_DIR in env:
+        values["spans_dir"] = Path(env[SPANS_DIR])
+    if RECORD_SPANS in env:
+        values["record_mode"] = RecordMode.parse(env[RECORD_SPANS])
+    if RECORD_BACKEND in env:
+        values["backend"] = env[RECORD_BACKEND].strip().lower()
+    if env.get(CONVENTION):
+        values["convention"] = env[CONVENTION].strip()
+    if DOCKER_BASE_IMAGE in env:
+        values["docker_base_image"] = env[DOCKER_BASE_IMAGE]
+    if env.get(DOCKER_WHEELHOUSE):
+        values["docker_wheelhouse"] = Path(env[DOCKER_WHEELHOUSE])
+    if SPAN_TIMEOUT in env:
+        values["span_timeout"] = _positive_float(SPAN_TIMEOUT, env[SPAN_TIMEOUT])
+    if LIBRARY in env:
+        values["library"] = _flag(env[LIBRARY])
+    if env.get(PROXY_ENV):
+        values["proxy_env"] = env[PROXY_ENV].strip().lower()
+    if env.get(CACHE_DIR):
+        values["cache_dir"] = Path(env[CACHE_DIR])
+    if GRPC in env:
+        values["grpc"] = _flag(env[GRPC])
+    if ALLOW_VERSION_MISMATCH in env:
+        values["allow_version_mismatch"] = _flag(env[ALLOW_VERSION_MISMATCH])
+    for name, key in _POSITIVE_INTS.items():
+        if name in env:
+            values[key] = _positive_int(name, env[name])
+    for name, key in _POSITIVE_FLOATS.items():
+        if name in env:
+            values[key] = _positive_float(name, env[name])
+    return values
+
+
+def _normalise(values: dict[str, object]) -> None:
+    """Give values from any source their field's type, in place; a ``ConfigurationError`` for a bad one."""
+    if "record_mode" in values:
+        values["record_mode"] = RecordMode.parse(values["record_mode"])  # type: ignore[arg-type]
+    for key in ("cassettes_dir", "spans_dir"):
+        if key in values:
+            values[key] = Path(values[key])  # type: ignore[arg-type]
+    if "span_timeout" in values:
+        values["span_timeout"] = _positive_float("span-timeout", str(values["span_timeout"]))
+    if values.get("proxy_env", "auto") not in PROXY_ENVS:
+        raise ConfigurationError(
+            f"{PROXY_ENV}={values['proxy_env']!r} is not valid; use one of: {', '.join(PROXY_ENVS)}."
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TypedDict
 
 from testopeninference.recorder.endpoints import Endpoint
 from testopeninference.errors import ConfigurationError
@@ -75,18 +76,29 @@ OPENINFERENCE = Convention(
     description="OpenInference (openinference-instrumentation-openai); the default",
 )
 
+class _Family(TypedDict):
+    """The fields that the attribute and event modes of one instrumentation share."""
+
+    scope_name: str
+    packages: tuple[str, ...]
+    endpoints: tuple[Endpoint, ...]
+    span_names: dict[Endpoint, str]
+    uncovered: dict[str, str]
+
+
 _OTEL_GENAI_PACKAGES = (
     "openai",
     "opentelemetry-instrumentation-genai-openai",
     "opentelemetry-util-genai",
     *OPENTELEMETRY_SDK,
 )
-_OTEL_GENAI = dict(
+_OTEL_GENAI = _Family(
     scope_name="opentelemetry.instrumentation.genai.openai",
     packages=_OTEL_GENAI_PACKAGES,
     endpoints=(Endpoint.CHAT, Endpoint.EMBEDDINGS, Endpoint.RESPONSES),
     span_names={Endpoint.CHAT: "chat {model}", Endpoint.EMBEDDINGS: "embeddings {model}",
                 Endpoint.RESPONSES: "chat {model}"},
+    uncovered={},
 )
 OTEL_GENAI = Convention(
     name="otel-genai", spans_subdir="otel-genai", content="attributes", **_OTEL_GENAI,
@@ -100,7 +112,7 @@ OTEL_GENAI_EVENTS = Convention(
 _OPENLLMETRY_STREAMED_COMPLETION = (
     "the instrumentation never ends the span of a streamed legacy completion from the async client"
 )
-_OPENLLMETRY = dict(
+_OPENLLMETRY = _Family(
     scope_name="opentelemetry.instrumentation.openai.v1",
     packages=(
         "openai",
@@ -128,12 +140,12 @@ OPENLLMETRY_EVENTS = Convention(
     name="openllmetry-events",
     spans_subdir="openllmetry-events",
     content="events",
-    **{**_OPENLLMETRY, "uncovered": {
+    **_Family({**_OPENLLMETRY, "uncovered": {
         **_OPENLLMETRY["uncovered"],
         "chat-streaming": _OPENLLMETRY_STREAMED_CHOICE,
         "chat-streaming-detailed-usage": _OPENLLMETRY_STREAMED_CHOICE,
         "chat-streaming-web-search": _OPENLLMETRY_STREAMED_CHOICE,
-    }},
+    }}),
     description="OpenLLMetry, event mode (use_attributes=False): content as events (log records)",
 )
 

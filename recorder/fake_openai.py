@@ -24,10 +24,12 @@ from email.utils import formatdate
 from typing import Any, Callable, Iterable, Optional
 
 from testopeninference.recorder.cassette import Cassette, CassetteLibrary, validate_name
-from testopeninference.recorder.loopback import BackgroundServer, ClientGone, ConnectionLimits, RequestError, receive_body, send_error
+from testopeninference.recorder.loopback import BackgroundServer, ConnectionLimits, Scope, receive_body, send_error
 from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, MatchOn, MatchResult, RequestMatcher
 from testopeninference.recorder.model_listing import listing_reply
-from testopeninference.errors import CassetteError, CassetteNotFoundError, InvalidCassetteError, TestOpenInferenceError
+from testopeninference.errors import (
+    CassetteError, CassetteNotFoundError, ClientGoneError, InvalidCassetteError, RequestError, TestOpenInferenceError,
+)
 
 CASSETTE_HEADER = "X-Cassette-Name"
 
@@ -68,7 +70,7 @@ class ReplayResponse:
 
 def _default_headers(names: tuple[bytes, ...]) -> list[tuple[bytes, bytes]]:
     """uvicorn's own Date and Server values (it is told to add none itself, so a cassette's are never doubled)."""
-    values = {b"date": lambda: formatdate(usegmt=True).encode(), b"server": lambda: b"uvicorn"}
+    values: dict[bytes, Callable[[], bytes]] = {b"date": lambda: formatdate(usegmt=True).encode(), b"server": lambda: b"uvicorn"}
     return [(name, values[name]()) for name in names]
 
 
@@ -159,6 +161,7 @@ class CassetteReplayer:
 
     def handle(self, request: IncomingRequest) -> ReplayResponse:
         name = request.headers.get(CASSETTE_HEADER.lower())
+        attributed: str | None
         if name:
             response, attributed = self._handle_named(name, request), name
         else:
@@ -378,7 +381,7 @@ class _ReplayApp:
         self.replayer = replayer
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         body = bytearray()
@@ -386,7 +389,7 @@ class _ReplayApp:
             await receive_body(scope, receive, self.max_body_bytes, body.extend)
         except RequestError as error:
             return await send_error(send, _refusal_body, error.status, str(error), close=True)
-        except ClientGone:
+        except ClientGoneError:
             return
         incoming = IncomingRequest(
             method=scope["method"],

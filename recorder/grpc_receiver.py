@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from testopeninference.recorder.loopback import RequestError
+from testopeninference.errors import RequestError
 from testopeninference.recorder.otlp_decoding import PROTOBUF, decode
 
 GRACE_SECONDS = 1.0  # how long exports in flight may go on once stop() is called
@@ -103,10 +103,12 @@ class OTLPGrpcReceiver:
             self._keep(decode(body, PROTOBUF, request_type), True)
         except RequestError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        return response_type().SerializeToString()
+        return bytes(response_type().SerializeToString())
 
 
 def _handler(service: str, types: tuple[type, type], export: Callable[..., bytes]) -> grpc.GenericRpcHandler:
     """``service/Export`` taking and giving raw bytes (no deserializer: decoding errors stay ours)."""
-    method = grpc.unary_unary_rpc_method_handler(lambda body, context: export(body, context, types))
+    method: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
+        lambda body, context: export(body, context, types)
+    )
     return grpc.method_handlers_generic_handler(service, {"Export": method})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import time
+from typing import Any
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,7 +54,7 @@ class LiveRecorder:
                 "Check OPENAI_BASE_URL (or AZURE_OPENAI_ENDPOINT) and your network."
             ) from None
         body = scrub.decode_body(raw, response.headers.get("content-encoding", "")).decode("utf-8", errors="replace")
-        data = {"version": 2}
+        data: dict[str, Any] = {"version": 2}
         if description:
             data["description"] = description
         data["interactions"] = [
@@ -91,7 +92,7 @@ class LiveRecorder:
         _, rest = path[len(AZURE_PREFIX) :].split("/", 1)
         return f"{AZURE_PREFIX}{self.upstream.azure_deployment}/{rest}"
 
-    def _recorded_request(self, outgoing: httpx.Request, incoming: IncomingRequest) -> dict:
+    def _recorded_request(self, outgoing: httpx.Request, incoming: IncomingRequest) -> dict[str, Any]:
         headers = {k: v for k, v in scrub.scrub_headers(_header_lists(outgoing.headers)).items() if k != "Host"}
         body = incoming.body.decode("utf-8", errors="replace")
         form: dict[str, list[str]] = {}
@@ -115,7 +116,7 @@ class LiveRecorder:
         recorded.update({"headers": headers, "url": url, "method": outgoing.method})
         return recorded
 
-    def _recorded_response(self, response: httpx.Response, body: str, seconds: float) -> dict:
+    def _recorded_response(self, response: httpx.Response, body: str, seconds: float) -> dict[str, Any]:
         body = scrub.scrub_secrets(body, self._secrets())
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             body = scrub.pretty_json(body)
@@ -139,13 +140,15 @@ class LiveRecorder:
         )
         form: dict[str, list[str]] = {}
         for part in message.iter_parts():
-            field = part.get_param("name", header="content-disposition")
+            name = part.get_param("name", header="content-disposition")
+            field = name if isinstance(name, str) else ""  # the form field's name (RFC 2231 parts have none here)
             filename = part.get_filename()
             if filename:
                 safe = Path(filename).name
                 target = self.library.directory / "testdata" / safe
                 if not target.exists():
-                    write_atomic(target, part.get_payload(decode=True) or b"")
+                    payload = part.get_payload(decode=True)  # bytes for a decoded leaf part
+                    write_atomic(target, payload if isinstance(payload, bytes) else b"")
                 form.setdefault(field, []).append(FILE_PREFIX + safe)
             else:
                 form.setdefault(field, []).append(part.get_content().strip())

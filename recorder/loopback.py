@@ -20,21 +20,25 @@ import socket
 import threading
 from time import monotonic
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Generator, TypeVar
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from testopeninference.errors import ClientGoneError, RequestError
 
 try:
     import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 except ImportError:  # h11 alone: slower, the same answers
-    httptools = None
+    httptools = None  # type: ignore[assignment]
     HttpToolsProtocol = asyncio.Protocol  # type: ignore[assignment,misc]
 
-ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+Scope = dict[str, Any]
+"""An ASGI scope or message (ASGI's dictionaries hold values of several types)."""
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Scope]], Callable[[Scope], Awaitable[None]]], Awaitable[None]]
 ErrorBody = Callable[[int, str, str], tuple[str, bytes]]
 """``(status, message, request content type) -> (content type, body)``: how one server words a refusal."""
 
@@ -69,27 +73,15 @@ def raw_response(status: int, content_type: str, body: bytes) -> bytes:
     return head.encode("ascii") + body
 
 
-class RequestError(Exception):
-    """A refused request: ``status`` is the HTTP answer, the message says what was wrong."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class ClientGone(Exception):
-    """The client hung up before its body was complete: there is no one to answer."""
-
-
-def header(scope: dict, name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
     """A request header from an ASGI scope (``name`` lower-case), or ``None``."""
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return None
 
 
-async def receive_body(scope: dict, receive: Any, limit: int, sink: Callable[[bytes], None]) -> None:
+async def receive_body(scope: Scope, receive: Any, limit: int, sink: Callable[[bytes], None]) -> None:
     """Feed the body to ``sink`` piece by piece: 413 past ``limit`` bytes as sent.
 
     The parser has already checked the framing (Content-Length or chunked), and the server's sweeper
@@ -102,7 +94,7 @@ async def receive_body(scope: dict, receive: Any, limit: int, sink: Callable[[by
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ClientGone()
+            raise ClientGoneError()
         chunk = message.get("body", b"")
         received += len(chunk)
         if received > limit:
@@ -113,7 +105,13 @@ async def receive_body(scope: dict, receive: Any, limit: int, sink: Callable[[by
             return
 
 
-class _Refusals:
+if TYPE_CHECKING:  # the mixin's super() calls reach asyncio.Protocol's methods through uvicorn's protocol classes
+    _ProtocolBase = asyncio.Protocol
+else:
+    _ProtocolBase = object
+
+
+class _Refusals(_ProtocolBase):
     """What both protocol classes add to uvicorn's: JSON refusals, read deadlines and a connection limit.
 
     No timer per request or connection: the protocol notes the time at the moments a deadline starts
@@ -125,7 +123,7 @@ class _Refusals:
 
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
-    connections: set
+    connections: set[Any]  # uvicorn's: every protocol of the server
     server_state: Any
     flow: Any
     cycle: Any
@@ -140,7 +138,7 @@ class _Refusals:
         self._peer_done = False
         self._draining = False  # answered and half-closed: what the client still sends is dropped
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # asyncio has already set TCP_NODELAY on the socket
         self._mark = monotonic()
         if len(self.connections) > self._limits.max_connections:
@@ -336,7 +334,7 @@ class HttpToolsLoopbackProtocol(_Refusals, HttpToolsProtocol):
             (cycle, app), self._waiting_cycle = self._waiting_cycle, None
             run_eagerly(self.loop, cycle.run_asgi(app), self.tasks)
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio allows True (uvicorn's says None)
         """The client closed its side: refuse a request cut short, still answer a complete one."""
         self._peer_done = True
         if self._draining:
@@ -373,7 +371,9 @@ class HttpToolsLoopbackProtocol(_Refusals, HttpToolsProtocol):
         return _content_type_of(self.headers)
 
 
-def run_eagerly(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None], tasks: set) -> None:
+def run_eagerly(
+    loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, None], tasks: set[asyncio.Task[None]]
+) -> None:
     """Run ``coroutine`` at once up to its first wait; only one that waits becomes a task (kept in ``tasks``).
 
     An answer ready at once (a replay, an export) then costs no loop turn to start its task and none to
@@ -402,6 +402,7 @@ class _Resumed:
 
     def __await__(self) -> Generator[Any, Any, None]:
         awaited, coroutine = self.awaited, self.coroutine
+        step: Callable[[Any], Any]
         while True:
             try:
                 sent = yield awaited
@@ -448,9 +449,9 @@ class H11LoopbackProtocol(_Refusals, H11Protocol):
     def handle_events(self) -> None:
         super().handle_events()
         if self.cycle is not None and self.cycle.transport is self.transport:
-            self.cycle.transport = self._cycle_transport(self.scope["method"])  # type: ignore[assignment]
+            self.cycle.transport = self._cycle_transport(self.scope["method"])
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio allows True (uvicorn's says None)
         """The client closed its side: refuse a request cut short, still answer a complete one."""
         self._peer_done = True
         if self._draining:
@@ -475,7 +476,7 @@ class H11LoopbackProtocol(_Refusals, H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         """Framing h11 refuses (a bad Content-Length or chunk, oversized headers): a body saying why, then close."""
-        error = self.conn.last_error
+        error = self.conn.last_error if isinstance(self.conn, _Connection) else None
         status = error.error_status_hint if error is not None else 400
         where = "chunked body" if self.cycle is not None and not self.cycle.response_complete else "request"
         self._refuse(status, f"malformed HTTP {where} ({error or msg}); send a well-formed HTTP/1.1 request")
@@ -501,7 +502,7 @@ LoopbackProtocol = HttpToolsLoopbackProtocol if httptools is not None else H11Lo
 """The protocol the servers run: llhttp's parser when httptools is installed (several times faster), else h11."""
 
 
-async def _refuse_app(error_body: ErrorBody, status: int, message: str, scope: dict, receive: Any, send: Any) -> None:
+async def _refuse_app(error_body: ErrorBody, status: int, message: str, scope: Scope, receive: Any, send: Any) -> None:
     await send_error(send, error_body, status, message, close=True, request_type=header(scope, b"content-type") or "")
 
 
@@ -515,6 +516,9 @@ async def send_error(
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+_Server = TypeVar("_Server", bound="BackgroundServer")
 
 
 class BackgroundServer:
@@ -548,7 +552,7 @@ class BackgroundServer:
         host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
-    def start(self):
+    def start(self: _Server) -> _Server:
         """Bind (an OSError such as a taken port surfaces here), then serve in the background."""
         self._socket = socket.create_server(self._address)
         server = uvicorn.Server(self._config())
@@ -570,8 +574,8 @@ class BackgroundServer:
             proxy_headers=False,
             server_header=False,
             date_header=False,
-            timeout_keep_alive=self.limits.idle_timeout,
-            timeout_graceful_shutdown=GRACE_SECONDS,
+            timeout_keep_alive=self.limits.idle_timeout,  # type: ignore[arg-type]  # uvicorn annotates int, uses seconds
+            timeout_graceful_shutdown=GRACE_SECONDS,  # type: ignore[arg-type]
             h11_max_incomplete_event_size=self.limits.max_header_bytes,
             ws="none",
         )
@@ -587,16 +591,21 @@ class BackgroundServer:
         self._stopping = asyncio.Event()
         server.lifespan = server.config.lifespan_class(server.config)  # "off": a no-op
         try:
-            await server.startup(sockets=[self._socket])
+            await server.startup(sockets=[self._bound()])
         finally:
             started.set()
         sweeper = asyncio.ensure_future(_sweep(server.server_state.connections, self._sweep_interval()))
         await self._stopping.wait()
         sweeper.cancel()
-        await server.shutdown(sockets=[self._socket])
+        await server.shutdown(sockets=[self._bound()])
         for connection in list(server.server_state.connections):  # those cut off after the grace period
             connection.transport.close()
         await asyncio.sleep(0)
+
+    def _bound(self) -> socket.socket:
+        if self._socket is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return self._socket
 
     def _sweep_interval(self) -> float:
         """Often enough that a deadline is kept to within a quarter of the shortest one (or 0.25 s)."""
@@ -614,14 +623,14 @@ class BackgroundServer:
             self._socket.close()
         self._thread = self._socket = self._loop = self._stopping = None
 
-    def __enter__(self):
+    def __enter__(self: _Server) -> _Server:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-async def _sweep(connections: set, interval: float) -> None:
+async def _sweep(connections: set[Any], interval: float) -> None:
     """Apply every connection's read deadlines: one timer for the whole server instead of several per request."""
     while True:
         await asyncio.sleep(interval)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from typing import Any
 from pathlib import Path
 
 import yaml
 
 from testopeninference.recorder.atomic import write_atomic
 from testopeninference.recorder.file_cache import cached
-from testopeninference.recorder.safe_yaml import AliasRefusedError, load_yaml
-from testopeninference.recorder.resources import REINSTALL_HINT, is_packaged
-from testopeninference.errors import InvalidGoldenSpanError
+from testopeninference.recorder.safe_yaml import load_yaml
+from testopeninference.recorder.resources import is_packaged
+from testopeninference.errors import REINSTALL_HINT, AliasRefusedError, InvalidGoldenSpanError, record_command
 
 MANIFEST_NAME = "manifest.yaml"
 
@@ -85,15 +86,16 @@ class Manifest:
 
 def _parse(path: Path) -> dict[str, Provenance]:
     try:
-        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+        data: Any = load_yaml(path.read_text(encoding="utf-8")) or {}  # a wrong shape fails below, as a TypeError or so
         versions = data.get("versions") or {}
         return {
             golden: Provenance(entry["cassette_sha256"], dict(versions[entry["versions"]]))
             for golden, entry in (data.get("goldens") or {}).items()
         }
     except AliasRefusedError as error:
+        line = f":{error.problem_mark.line + 1}" if error.problem_mark is not None else ""
         raise InvalidGoldenSpanError(
-            f"{path}:{error.problem_mark.line + 1}: {error.problem} in the manifest; "
+            f"{path}{line}: {error.problem} in the manifest; "
             f"{_repair_hint(path)}."
         ) from None
     except (OSError, RecursionError, UnicodeDecodeError) as error:
@@ -109,7 +111,7 @@ def _parse(path: Path) -> dict[str, Provenance]:
 def _repair_hint(path: Path) -> str:
     if is_packaged(path):
         return REINSTALL_HINT
-    return "delete it and record every golden again (testopeninference record --force, for each convention)"
+    return f"delete it and record every golden again ({record_command()}, for each convention)"
 
 
 def _render(entries: dict[str, Provenance]) -> str:

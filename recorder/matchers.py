@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Sequence, Union
 
 from testopeninference.recorder import json_diff
 from testopeninference.recorder.cassette import RecordedRequest
-from testopeninference.errors import ConfigurationError, UnknownMatcherError
+from testopeninference.errors import BodyMismatchError, ConfigurationError, UnknownMatcherError
 
 AZURE_PREFIX = "/openai/deployments/"
 
@@ -61,14 +61,6 @@ def body(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
     _compare_bodies(recorded, incoming, ())
 
 
-class BodyMismatch(AssertionError):
-    """The body matcher's failure, with the differing keys in ``ignore_body_keys`` form (``tools.*.strict``)."""
-
-    def __init__(self, message: str, keys: tuple[str, ...]) -> None:
-        super().__init__(message)
-        self.keys = keys
-
-
 def _compare_bodies(recorded: RecordedRequest, incoming: IncomingRequest, ignored: Sequence[tuple[str, ...]]) -> None:
     if recorded.is_multipart or incoming.is_multipart:
         return
@@ -81,7 +73,7 @@ def _compare_bodies(recorded: RecordedRequest, incoming: IncomingRequest, ignore
         expected, actual = without_keys(expected, ignored), without_keys(actual, ignored)
     differences, keys = _body_differences(expected, actual)
     if differences:
-        raise BodyMismatch("body: " + "; ".join(differences), keys)
+        raise BodyMismatchError("body: " + "; ".join(differences), keys)
 
 
 DEFAULT_MATCH_ON = ("method", "path", "body")
@@ -130,7 +122,7 @@ class RequestMatcher:
         for matcher in self._matchers:
             try:
                 matcher(recorded, incoming)
-            except BodyMismatch as error:
+            except BodyMismatchError as error:
                 differences.append(str(error))
                 keys += error.keys
             except AssertionError as error:

@@ -25,9 +25,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from testopeninference.recorder.loopback import RequestError
 from testopeninference.recorder.otlp_json import HEX, message_from_json
-from testopeninference.errors import InvalidOTLPError
+from testopeninference.errors import InvalidOTLPError, RequestError
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -113,15 +112,17 @@ class Inflater:
         return position
 
     def _inflate(self, view: memoryview, position: int) -> int:
+        member = self._member
+        assert member is not None  # feed() opens a member before inflating
         piece = view[position : position + self._window]
         try:
-            self._append(self._member.decompress(piece, self.limit + 1 - self._size))
+            self._append(member.decompress(piece, self.limit + 1 - self._size))
         except zlib.error as error:
             raise RequestError(400, f"corrupt {self.coding} body: {error}") from None
-        if not self._member.eof:
+        if not member.eof:
             self._window = min(2 * self._window, _LAST_WINDOW)
             return position + len(piece)
-        consumed = len(piece) - len(self._member.unused_data)
+        consumed = len(piece) - len(member.unused_data)
         self._member = None
         self._members += 1
         return position + consumed

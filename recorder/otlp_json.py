@@ -18,12 +18,15 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from testopeninference.errors import InvalidOTLPError
+
+if TYPE_CHECKING:  # what a generated message's DESCRIPTOR is with the upb backend
+    from google._upb._message import Descriptor as UpbDescriptor, FieldDescriptor as UpbFieldDescriptor
 
 M = TypeVar("M", bound=Message)
 
@@ -84,16 +87,16 @@ def _fields(document: Any, table: Table) -> dict[str, Any]:
             problem.path.append("." + key)
             raise
         except (TypeError, ValueError, OverflowError) as error:
-            problem = _Problem(str(error))
-            problem.path.append("." + key)
-            raise problem from None
+            refused = _Problem(str(error))
+            refused.path.append("." + key)
+            raise refused from None
     return fields
 
 
 _TABLES: dict[tuple[str, str], Table] = {}
 
 
-def _table(descriptor: Descriptor, ids: str) -> Table:
+def _table(descriptor: Descriptor | UpbDescriptor, ids: str) -> Table:
     """Each JSON spelling of each field of ``descriptor`` -> (proto field name, converter); built once."""
     known = _TABLES.get((descriptor.full_name, ids))
     if known is not None:
@@ -102,15 +105,16 @@ def _table(descriptor: Descriptor, ids: str) -> Table:
     _TABLES[(descriptor.full_name, ids)] = table  # before the fields: AnyValue holds AnyValues
     for field in descriptor.fields:
         convert = _converter(field, ids)
-        if field.is_repeated:  # type: ignore[attr-defined]
+        if field.is_repeated:
             convert = _repeated(convert)
         table[field.name] = table[field.json_name] = (field.name, convert)
     return table
 
 
-def _converter(field: FieldDescriptor, ids: str) -> Convert:
+def _converter(field: FieldDescriptor | UpbFieldDescriptor, ids: str) -> Convert:
     kind = field.type
     if kind == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None  # a message field has a message type
         sub_table = _table(field.message_type, ids)
         return lambda value: _fields(value, sub_table)
     if kind == FieldDescriptor.TYPE_STRING:
@@ -196,7 +200,7 @@ def _enum(enum_type: Any) -> Convert:
         if type(value) is int:
             return value
         if type(value) is str and value in numbers:
-            return numbers[value]
+            return int(numbers[value])
         raise _Problem(f"{_shown(value)} is not a value of {enum_type.name} ({', '.join(numbers)}, or a number)")
 
     return convert

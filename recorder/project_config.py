@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from typing import Any
 from pathlib import Path
 
 from testopeninference.errors import ConfigurationError
@@ -27,7 +28,7 @@ else:  # pragma: no cover - Python 3.10
 
 PATH_KEYS = {"cassettes-dir": "cassettes_dir", "spans-dir": "spans_dir", "cache-dir": "cache_dir"}
 TEXT_KEYS = {"convention": "convention", "backend": "backend", "proxy-env": "proxy_env"}
-OTHER_KEYS = {"span-timeout": ("span_timeout", (int, float)), "library": ("library", bool)}
+OTHER_KEYS: dict[str, tuple[str, type | tuple[type, ...]]] = {"span-timeout": ("span_timeout", (int, float)), "library": ("library", bool)}
 LIST_KEYS = {"ignore-body-keys": "ignore_body_keys"}
 _MAX_BYTES = 4 * 1024 * 1024  # a pyproject.toml is a few kB; refuse to parse something else
 
@@ -68,7 +69,7 @@ def _table_values(path: Path, mtime_ns: int, size: int) -> dict[str, object]:
             field, kind = OTHER_KEYS[key]
             if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
                 raise ConfigurationError(f"{path}: [tool.testopeninference] {key} has the wrong type ({value!r}).")
-            if field == "span_timeout" and value <= 0:
+            if field == "span_timeout" and isinstance(value, (int, float)) and value <= 0:
                 raise ConfigurationError(f"{path}: [tool.testopeninference] span-timeout must be a positive number.")
             values[field] = value
         elif key in LIST_KEYS:
@@ -79,7 +80,7 @@ def _table_values(path: Path, mtime_ns: int, size: int) -> dict[str, object]:
     return values
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[str, Any]:
     try:
         data = path.read_bytes()
         if len(data) > _MAX_BYTES:

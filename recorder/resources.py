@@ -13,7 +13,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from testopeninference.errors import ConfigurationError
+from testopeninference.errors import ConfigurationError, repair_hint as _golden_repair_hint
 
 _PACKAGE = Path(str(resources.files("testopeninference")))
 
@@ -25,10 +25,6 @@ CASSETTES = ROOT / "cassettes"
 SPANS = ROOT / "spans"
 PROXY = ROOT / "proxy" if INSTALLED else ROOT
 """The folder of ``openai_proxy.py``, ``requirements.txt`` and ``Dockerfile``."""
-
-
-REINSTALL_HINT = ("it ships with the installed testopeninference package: reinstall it "
-                  "(pip install --force-reinstall testopeninference)")
 
 
 def is_packaged(path: Path) -> bool:
@@ -48,10 +44,8 @@ def refuse_packaged(spans_dir: Path) -> None:
 
 def repair_hint(golden: Path | str) -> str:
     """What to do about an unreadable golden: reinstall a packaged one, re-record one's own."""
-    if is_packaged(Path(golden)):
-        return REINSTALL_HINT
     name = Path(golden).name.removesuffix(".json").removesuffix(".logs")
-    return f"delete it and record it again (testopeninference record --force {name}, or pytest --record-spans)"
+    return _golden_repair_hint(name, packaged=is_packaged(Path(golden)))
 
 
 def inside(path: Path, folder: Path) -> bool:

@@ -21,28 +21,22 @@ import warnings
 
 import yaml
 
-
-class AliasRefusedError(yaml.YAMLError):
-    """A YAML anchor or alias; ``problem_mark`` says where, like PyYAML's own errors."""
-
-    def __init__(self, problem: str, problem_mark) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.problem_mark = problem_mark
+from testopeninference.errors import AliasRefusedError
 
 
 def _refuse(event: yaml.Event) -> None:
     if isinstance(event, yaml.AliasEvent):
         raise AliasRefusedError(f"YAML alias '*{event.anchor}' is not allowed", event.start_mark)
-    if getattr(event, "anchor", None) is not None:
-        raise AliasRefusedError(f"YAML anchor '&{event.anchor}' is not allowed", event.start_mark)
+    anchor = getattr(event, "anchor", None)  # a node event's (scalar, sequence or mapping start)
+    if anchor is not None:
+        raise AliasRefusedError(f"YAML anchor '&{anchor}' is not allowed", event.start_mark)
 
 
 class AliasRefusingSafeLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing each anchor and alias as it composes the node."""
 
-    def compose_node(self, parent, index):
-        _refuse(self.peek_event())
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        _refuse(self.peek_event())  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it unannotated
         return super().compose_node(parent, index)
 
 

@@ -15,7 +15,7 @@ import decimal
 import json
 import math
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -29,6 +29,9 @@ from testopeninference.recorder.file_cache import cached
 from testopeninference.recorder.volatile import clear_volatile
 from testopeninference.recorder.resources import repair_hint
 from testopeninference.errors import GoldenSpanMissingError, InvalidGoldenSpanError
+
+if TYPE_CHECKING:  # what a generated message's DESCRIPTOR is with the upb backend
+    from google._upb._message import Descriptor as UpbDescriptor
 
 VOLATILE_FIELDS = (
     "trace_id",
@@ -134,6 +137,7 @@ def go_float(number: float) -> str:
     if size == 0:
         return sign + "0"
     _, digit_tuple, exponent = decimal.Decimal(repr(size)).as_tuple()  # repr: the shortest round-trip digits
+    assert isinstance(exponent, int)  # a finite number's (NaN and infinities are handled above)
     digits = "".join(map(str, digit_tuple)).rstrip("0")
     exponent += len(digit_tuple) - len(digits)  # value = int(digits) * 10**exponent
     if size < 1e-6 or size >= 1e21:
@@ -148,18 +152,19 @@ def go_float(number: float) -> str:
     return f"{sign}0.{'0' * -point}{digits}"
 
 
-def _in_declaration_order(data: dict, descriptor: Descriptor) -> dict:
+def _in_declaration_order(data: dict[str, Any], descriptor: Descriptor | UpbDescriptor) -> dict[str, Any]:
     """Reorder keys as the .proto declares the fields (Go's protojson order, e.g. ``flags`` first)."""
     ordered = {}
     for field in descriptor.fields:
         if field.json_name not in data:
             continue
         value = data[field.json_name]
-        if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry is False:
+        message_type = field.message_type
+        if message_type is not None and message_type.GetOptions().map_entry is False:
             if isinstance(value, list):
-                value = [_in_declaration_order(item, field.message_type) for item in value]
+                value = [_in_declaration_order(item, message_type) for item in value]
             elif isinstance(value, dict):
-                value = _in_declaration_order(value, field.message_type)
+                value = _in_declaration_order(value, message_type)
         ordered[field.json_name] = value
     return ordered
 

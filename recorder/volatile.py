@@ -9,6 +9,7 @@ shows they exist) with a zero value, and comparisons skip them.
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -58,7 +59,7 @@ def stable_stacktrace(text: str) -> str:
     return "".join(kept)
 
 
-def clear_volatile(attributes: "list[KeyValue]") -> None:
+def clear_volatile(attributes: Iterable[KeyValue]) -> None:
     """Zero the volatile attributes, mask loopback ports in strings and make stack traces stable, in place."""
     for attribute in attributes:
         _clear_value(attribute.value, volatile=attribute.key in VOLATILE_ATTRIBUTES)

@@ -16,9 +16,10 @@ from dataclasses import replace
 import sys
 import time
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
 from google.protobuf import json_format
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from testopeninference.recorder.collector import InMemoryOTLPCollector
@@ -42,6 +43,12 @@ from testopeninference.span_input import as_span
 from testopeninference.status import golden_statuses, orphaned_goldens
 
 
+if TYPE_CHECKING:
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers() gives
+Command = Callable[[argparse.Namespace, TextIO], int]
+"""What a subcommand runs: the parsed arguments and the output stream in, the exit status out."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="testopeninference",
@@ -50,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('testopeninference')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    for add in (_add_record, _add_new, _add_list, _add_show, _add_diff, _add_serve, _add_prune):
+        add(commands)
+    return parser
+
+
+def _add_record(commands: Subcommands) -> None:
     record = _command(commands, "record", _record, "record missing golden spans (all cassettes by default)")
     record.add_argument("names", nargs="*", metavar="NAME", help="cassettes to record (default: all)")
     record.add_argument("--force", action="store_true", help="re-record goldens that already exist")
@@ -57,22 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--allow-version-mismatch", action="store_true", default=None,
                         help="record even when installed packages differ from requirements.txt")
 
+
+def _add_new(commands: Subcommands) -> None:
     new = _command(commands, "new", _new, "record a new cassette from the live API, and its golden")
-    new.description += (" The request goes through the instrumented proxy to the live API (OPENAI_API_KEY, "
+    new.description = (new.description or "") + (" The request goes through the instrumented proxy to the live API (OPENAI_API_KEY, "
                          "OPENAI_BASE_URL, or the AZURE_OPENAI_* settings); the scrubbed exchange is saved.")
     new.add_argument("name", metavar="NAME", help="cassette name, e.g. chat-my-shape")
     new.add_argument("--path", default="/v1/chat/completions", help="API path (default /v1/chat/completions)")
     new.add_argument("--body", required=True, help="JSON request body: a file, or - for standard input")
     new.add_argument("--description", default="", help="one line: the request shape it exercises")
 
+
+def _add_list(commands: Subcommands) -> None:
     listing = _command(commands, "list", _list,
                        "list cassettes: endpoint, golden status (present, missing, stale), description")
     listing.add_argument("--coverage", action="store_true",
                          help="a table of golden status per convention (\"-\" where a convention has none)")
 
+
+def _add_show(commands: Subcommands) -> None:
     show = _command(commands, "show", _show, "print a golden span's attributes as a table")
     show.add_argument("name", metavar="NAME", help="cassette name, or a span JSON file")
 
+
+def _add_diff(commands: Subcommands) -> None:
     diff = _command(commands, "diff", _diff, "compare two spans leniently; exit 1 when they differ", dirs=False)
     diff.add_argument("expected", metavar="EXPECTED", help="span JSON file (protojson or OTLP/JSON) or cassette name")
     diff.add_argument("actual", metavar="ACTUAL", help="span JSON file (protojson or OTLP/JSON)")
@@ -85,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--cassettes-dir", type=Path, default=None, help=argparse.SUPPRESS)
     diff.add_argument("--spans-dir", type=Path, default=None, help="golden spans directory, for a cassette name")
 
+
+def _add_serve(commands: Subcommands) -> None:
     serve = _command(commands, "serve", _serve, "run the fake OpenAI server and the OTLP collector in the foreground")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--openai-port", type=int, default=0, help="fake OpenAI server port (default: any free one)")
@@ -106,12 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)  # bounded runs, for tests
 
+
+def _add_prune(commands: Subcommands) -> None:
     prune = _command(commands, "prune", _prune, "remove goldens whose cassette no longer exists")
     prune.add_argument("--dry-run", action="store_true", help="only print what would be removed")
-    return parser
 
 
-def _command(commands, name: str, run, summary: str, dirs: bool = True) -> argparse.ArgumentParser:
+def _command(commands: Subcommands, name: str, run: Command, summary: str, dirs: bool = True) -> argparse.ArgumentParser:
     parser = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
     if dirs:
         parser.add_argument("--cassettes-dir", type=Path, default=None, help="cassettes directory")
@@ -244,7 +268,7 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _table(attributes, out: TextIO, indent: str, width: int = 100) -> None:
+def _table(attributes: Sequence[KeyValue], out: TextIO, indent: str, width: int = 100) -> None:
     if not attributes:
         return
     key_width = max(len(a.key) for a in attributes)
@@ -278,11 +302,11 @@ def _diff(args: argparse.Namespace, out: TextIO) -> int:
     found = compare_spans(expected, as_span(Path(args.actual)), ignore_keys=args.ignore, gateway=args.gateway,
                           full=args.full or args.verbose >= 2)
     differences = found.differences
-    args.exit_status = 1 if differences else 0  # kept when stdout closes early (`| head`)
+    status = args.exit_status = 1 if differences else 0  # kept when stdout closes early (`| head`)
     for line in [*differences, *(f"note: {note}" for note in found.notes)]:
         print(line, file=out)
     print("spans match" if not differences else f"{len(differences)} difference(s)", file=out)
-    return args.exit_status
+    return status
 
 
 def _is_file(name: str) -> bool:
@@ -293,7 +317,7 @@ def _is_file(name: str) -> bool:
         return False
 
 
-def _span_or_golden(name: str, settings: Settings):
+def _span_or_golden(name: str, settings: Settings) -> Span:
     """A span file, or the golden of a cassette name."""
     if _is_file(name):
         return as_span(Path(name))
@@ -408,7 +432,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     args = build_parser().parse_args(argv)
     try:
         with interrupt_on_termination():  # SIGTERM and SIGHUP clean up (containers, proxies) like Ctrl-C
-            return args.run(args, out)
+            run: Command = args.run
+            return run(args, out)
     except TestOpenInferenceError as error:
         print(f"Error: {error}", file=err)
         return 1

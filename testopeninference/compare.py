@@ -28,7 +28,7 @@ from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.json_diff import MISSING, JsonDifference, json_differences
 from testopeninference.recorder.resources import is_packaged
 from testopeninference.recorder.volatile import VOLATILE_ATTRIBUTES, without_loopback_ports
-from testopeninference.errors import SpanMismatchError, TestOpenInferenceError
+from testopeninference.errors import PYTEST_RECORD, SpanMismatchError, TestOpenInferenceError, record_command
 from testopeninference.span_input import as_log_records, as_span
 
 __all__ = [
@@ -252,8 +252,7 @@ def mismatch_hint(golden: str | PathLike[str] | None, *, gateway: bool = False) 
         return ("The golden ships with testopeninference (the reference instrumentation's span): change what the "
                 "gateway exports, or pass ignore_keys=[...] for attributes it adds on purpose.")
     name = Path(golden).name.removesuffix(".json")
-    return (f"If the golden is out of date, re-record it: testopeninference record --force {name} "
-            f"(or delete {golden} and run pytest --record-spans).")
+    return f"If the golden is out of date, re-record it: {record_command(name)} (or delete {golden} and run {PYTEST_RECORD})."
 
 
 def log_record_differences(
@@ -383,7 +382,7 @@ def _same_scalar(one: AnyValue, other: AnyValue) -> bool:
     kind = one.WhichOneof("value")
     if kind is None or kind != other.WhichOneof("value") or kind in ("array_value", "kvlist_value"):
         return False
-    return getattr(one, kind) == getattr(other, kind)
+    return bool(getattr(one, kind) == getattr(other, kind))
 
 
 def _normalise_string(key: str, value: str) -> object:

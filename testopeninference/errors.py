@@ -4,6 +4,7 @@
      ├── CassetteError
      │    ├── CassetteNotFoundError (FileNotFoundError)
      │    └── InvalidCassetteError (ValueError)
+     ├── AliasRefusedError (yaml.YAMLError)
      ├── GoldenSpanError
      │    ├── GoldenSpanMissingError (FileNotFoundError)
      │    └── InvalidGoldenSpanError (ValueError)
@@ -16,14 +17,26 @@
      │    ├── BaseImageMissingError
      │    └── UnknownMatcherError
      ├── SpanMismatchError (AssertionError)
-     │    └── SpanSelectionError
+     │    ├── SpanSelectionError
+     │    └── TracePropagationError
      ├── InvalidOTLPError (ValueError)
-     └── InvalidOpenInferenceSpanError (AssertionError)
+     ├── InvalidOpenInferenceSpanError (AssertionError)
+     ├── BodyMismatchError (AssertionError)
+     ├── RequestError
+     └── ClientGoneError
 
-Each message says what failed, where, and what to do next.
+Each message says what failed, where, and what to do next; a "what to do" that several messages give is
+kept once, at the end of this module (``record_command``, ``REINSTALL_HINT``, ``repair_hint``, ...).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import yaml
+
+if TYPE_CHECKING:
+    from yaml._yaml import Mark as LibYAMLMark
 
 
 class TestOpenInferenceError(Exception):
@@ -114,3 +127,63 @@ class InvalidOpenInferenceSpanError(TestOpenInferenceError, AssertionError):
             "Fix what the gateway writes for these keys; the rules are OpenInference's semantic conventions"
             " (https://arize-ai.github.io/openinference/spec/), see testopeninference/openinference_spec.py."
         )
+
+
+class TracePropagationError(SpanMismatchError):
+    """The trace was broken somewhere between the caller, the gateway and its backend."""
+
+
+class AliasRefusedError(TestOpenInferenceError, yaml.YAMLError):
+    """A YAML anchor or alias in a cassette or manifest; ``problem_mark`` says where, like PyYAML's own errors.
+
+    A ``yaml.YAMLError`` so that loaders treat it as malformed YAML; cassettes and the manifest turn it into
+    ``InvalidCassetteError`` or ``InvalidGoldenSpanError``."""
+
+    def __init__(self, problem: str, problem_mark: yaml.Mark | LibYAMLMark | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = problem_mark
+
+
+class BodyMismatchError(TestOpenInferenceError, AssertionError):
+    """The body matcher's failure, with the differing keys in ``ignore_body_keys`` form (``tools.*.strict``).
+
+    An ``AssertionError``, as every matcher's failure is."""
+
+    def __init__(self, message: str, keys: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+class RequestError(TestOpenInferenceError):
+    """A request our fake server or collector refuses: ``status`` is the HTTP answer, the message says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ClientGoneError(TestOpenInferenceError):
+    """The client hung up before its request body was complete: there is no one to answer."""
+
+
+# What to do: each piece of advice that several messages give, written once.
+
+PYTEST_RECORD = "pytest --record-spans"
+"""The pytest way to record the goldens a test run uses."""
+
+REINSTALL_HINT = ("it ships with the installed testopeninference package: reinstall it "
+                  "(pip install --force-reinstall testopeninference)")
+"""For a packaged file (cassette, golden, manifest) that is broken: it is never written, only reinstalled."""
+
+
+def record_command(names: str = "", *, force: bool = True, options: str = "") -> str:
+    """The command line that records goldens, such as ``testopeninference record --force chat-basic``."""
+    return " ".join(part for part in ("testopeninference record", options.strip(), "--force" if force else "", names) if part)
+
+
+def repair_hint(name: str, packaged: bool) -> str:
+    """For an unreadable golden: reinstall a packaged one, record one's own again."""
+    if packaged:
+        return REINSTALL_HINT
+    return f"delete it and record it again ({record_command(name)}, or {PYTEST_RECORD})"

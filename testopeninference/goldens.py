@@ -25,7 +25,7 @@ from testopeninference.recorder.layers import GoldenLocation, cassette_library
 from testopeninference.recorder.session import RecordResult, SpanRecorder
 from testopeninference.recorder.endpoints import Endpoint, endpoint_of
 from testopeninference.recorder.span_file import log_records, read_logs, read_span
-from testopeninference.errors import ConfigurationError, GoldenSpanMissingError, NotCoveredError
+from testopeninference.errors import ConfigurationError, GoldenSpanMissingError, NotCoveredError, record_command
 
 _recorders: dict[Settings, SpanRecorder] = {}
 _rerecorded: set[Path] = set()  # goldens re-recorded by this process under RecordMode.ALL
@@ -102,9 +102,15 @@ def get_log_records(
     return log_records(read_logs(chosen.logs_path(location.spans_dir, cassette)))
 
 
-def _settings(convention, cassettes_dir, spans_dir, record) -> Settings:
+def _settings(
+    convention: str | None,
+    cassettes_dir: Path | str | None,
+    spans_dir: Path | str | None,
+    record: RecordMode | str | bool | None,
+) -> Settings:
     explicit = dict(convention=convention, cassettes_dir=cassettes_dir, spans_dir=spans_dir, record_mode=record)
-    return Settings.from_env(**{**_option_defaults, **{key: value for key, value in explicit.items() if value is not None}})
+    overrides = {**_option_defaults, **{key: value for key, value in explicit.items() if value is not None}}
+    return Settings.from_env(None, None, **overrides)
 
 
 _option_defaults: dict[str, object] = {}  # the pytest plugin's options: above the environment, below arguments
@@ -170,7 +176,7 @@ def missing_golden_message(location: GoldenLocation, convention: str, cassette: 
     option = "" if convention == "openinference" else f" --convention {convention}"
     if location.spans_dir != Settings.from_env().spans_dir:  # not where the command would look by itself
         option += f" --spans-dir {location.spans_dir}"
-    how = (f"`testopeninference record{option} {cassette}` or run pytest with `--record-spans`"
+    how = (f"`{record_command(cassette, force=False, options=option)}` or run pytest with `--record-spans`"
            f"{'' if convention == 'openinference' else f' --span-convention {convention}'}")
     if layers.source_label(cassette_path) == "package" and resources.INSTALLED:
         return (f"the installed testopeninference {metadata.version('testopeninference')} ships no {convention} golden for the packaged "

@@ -30,7 +30,7 @@ from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import CONVENTIONS
 from testopeninference.recorder.matchers import parse_ignore_body_keys
 from testopeninference.compare import span_differences
-from testopeninference.errors import TestOpenInferenceError
+from testopeninference.errors import TestOpenInferenceError, record_command
 from testopeninference.recorder.session import RecordResult
 from testopeninference.goldens import (close_recorders, golden_span as _golden_span, on_progress, on_recorded,
                                       use_option_defaults)
@@ -154,15 +154,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = golden.finish(exitstatus)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     golden = config.stash.get(_SESSION, None)
-    if golden and golden.summary():
-        terminalreporter.write_line(golden.summary())
+    summary = golden.summary() if golden else None
+    if summary:
+        terminalreporter.write_line(summary)
     if golden and golden.stale:
         terminalreporter.section("testopeninference: stale golden spans", yellow=True)
         for line in golden.stale:
             terminalreporter.line(f"  {line}")
-        terminalreporter.line("Re-record them with: testopeninference record --force NAME ...")
+        terminalreporter.line(f"Re-record them with: {record_command('NAME ...')}")
     fake = config.stash.get(_FAKE_OPENAI, None)
     if fake is not None and fake.ignore_body_keys:
         keys = ", ".join(fake.ignore_body_keys)

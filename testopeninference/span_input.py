@@ -53,7 +53,7 @@ def as_log_records(value: Any) -> list[LogRecord]:
     raise TypeError(f"cannot read log records from {type(value).__name__}; give a list, a LogsData or a file path")
 
 
-def span_from_dict(data: dict, source: str = "<dict>") -> Span:
+def span_from_dict(data: dict[str, Any], source: str = "<dict>") -> Span:
     """Parse protojson or OTLP/JSON; an export request holding exactly one span is accepted too."""
     if "resourceSpans" in data:
         spans = [s for rs in data["resourceSpans"] for ss in rs.get("scopeSpans", []) for s in ss.get("spans", [])]

@@ -9,7 +9,7 @@ from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import get_convention
 from testopeninference.recorder.layers import cassette_library, golden_location, source_label
 from testopeninference.recorder.endpoints import endpoint_of
-from testopeninference.recorder.manifest import Manifest, staleness
+from testopeninference.recorder.manifest import Manifest, Provenance, staleness
 from testopeninference.recorder.versions import read_pins
 
 
@@ -26,7 +26,7 @@ def golden_statuses(settings: Settings, names: list[str] | None = None) -> list[
     """The status of each named cassette's golden (all cassettes by default)."""
     library = cassette_library(settings)
     convention = get_convention(settings.convention)
-    manifests: dict[Path, tuple[Manifest, dict]] = {}  # one per spans directory: the user's, the packaged one
+    manifests: dict[Path, tuple[Manifest, dict[str, Provenance]]] = {}  # one per spans directory: the user's, the packaged one
     pins = read_pins(settings.requirements_file)
     statuses = []
     for name in names if names is not None else library.names():

@@ -15,7 +15,7 @@ import re
 import secrets
 from typing import Any, Iterable, Mapping
 
-from testopeninference.errors import SpanMismatchError
+from testopeninference.errors import TracePropagationError
 from testopeninference.span_input import as_span
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -28,10 +28,6 @@ class TraceParent:
 
     def header(self) -> str:
         return f"00-{self.trace_id}-{self.span_id}-01"
-
-
-class TracePropagationError(SpanMismatchError):
-    """The trace was broken somewhere between the caller, the gateway and its backend."""
 
 
 def new_traceparent() -> TraceParent:

@@ -22,13 +22,17 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from testopeninference.recorder.backends import ProxyBackend, tail
 from testopeninference.recorder.backends.environment import proxy_environment
 from testopeninference.recorder.backends.lifeline import Lifeline
 from testopeninference.recorder.config import Settings
 from testopeninference.errors import BaseImageMissingError, ConfigurationError, ProxyError
+
+if TYPE_CHECKING:  # the docker SDK is optional (the docker extra); imported where it is used
+    from docker import DockerClient
+    from docker.models.containers import Container
 
 IMAGE_REPOSITORY = "testopeninference-proxy"
 CONTAINER_PREFIX = "testopeninference-proxy-"
@@ -38,7 +42,7 @@ OWNER_HOST_LABEL = "testopeninference.owner-host"
 OWNER_PID_LABEL = "testopeninference.owner-pid"
 
 
-def docker_client(timeout: int = 120):
+def docker_client(timeout: int = 120) -> DockerClient:
     """A client of the engine from DOCKER_HOST or the default socket, or a ConfigurationError."""
     try:
         import docker
@@ -89,22 +93,22 @@ class DockerBackend(ProxyBackend):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._client = None
-        self._container = None
+        self._client: DockerClient | None = None
+        self._container: Container | None = None
         self._lifeline: Lifeline | None = None
         self._output: list[bytes] = []
         self._reader: threading.Thread | None = None
 
     def start(self, env: Mapping[str, str]) -> str:
-        self._client = docker_client()
-        sweep_stale_containers(self._client)
+        client = self._client = docker_client()
+        sweep_stale_containers(client)
         tag = self.ensure_image()
         port = _free_port()
         self._lifeline = Lifeline()
         command = ["--host", "127.0.0.1", "--port", str(port), "--convention", self.settings.convention,
                    "--lifeline", self._lifeline.address]
         # create + start, never containers.run: the SDK pulls when run() meets a missing image.
-        self._container = self._client.containers.create(
+        container = self._container = client.containers.create(
             tag,
             command=command,
             name=f"{CONTAINER_PREFIX}{uuid.uuid4().hex[:12]}",
@@ -114,8 +118,8 @@ class DockerBackend(ProxyBackend):
             labels=owner_labels(),
         )
         try:
-            self._capture_output()
-            self._container.start()
+            self._capture_output(container)
+            container.start()
         except Exception as error:
             self.stop()  # never leave a container "Created"
             raise ProxyError(f"the proxy container did not start: {error}") from None
@@ -123,9 +127,9 @@ class DockerBackend(ProxyBackend):
         self._wait_healthy(url, "the proxy container")
         return url
 
-    def _capture_output(self) -> None:
+    def _capture_output(self, container: Container) -> None:
         """Collect the container's output as it is written: with auto-remove, it is gone once the proxy exits."""
-        stream = self._container.attach(stdout=True, stderr=True, stream=True, logs=True)
+        stream = container.attach(stdout=True, stderr=True, stream=True, logs=True)
         output = self._output = []
 
         def read() -> None:
@@ -142,22 +146,21 @@ class DockerBackend(ProxyBackend):
         """Build the proxy image unless an image with the same inputs exists; never pull anything."""
         import docker.errors
 
-        if self._client is None:
-            self._client = docker_client()
+        client = self._client = self._client if self._client is not None else docker_client()
         tag = image_tag(self.settings)
         try:
-            self._client.images.get(tag)
+            client.images.get(tag)
             return tag
         except docker.errors.ImageNotFound:
             pass
-        self._require_base_image()
+        self._require_base_image(client)
         with tempfile.TemporaryDirectory(prefix="testopeninference-build-") as context:
             for path in _build_inputs(self.settings):
                 target = Path(context) / ("wheelhouse" if path.suffix == ".whl" else "") / path.name
                 target.parent.mkdir(exist_ok=True)
                 shutil.copy2(path, target)
             try:
-                self._client.images.build(
+                client.images.build(
                     path=context,
                     tag=tag,
                     buildargs={"BASE_IMAGE": self.settings.docker_base_image},
@@ -176,12 +179,12 @@ class DockerBackend(ProxyBackend):
                 ) from None
         return tag
 
-    def _require_base_image(self) -> None:
+    def _require_base_image(self, client: DockerClient) -> None:
         import docker.errors
 
         base = self.settings.docker_base_image
         try:
-            self._client.images.get(base)
+            client.images.get(base)
         except docker.errors.ImageNotFound:
             raise BaseImageMissingError(
                 f"the Docker engine has no base image {base!r} for the proxy image, and the recorder never pulls "
@@ -225,7 +228,7 @@ def owner_labels() -> dict[str, str]:
     return {ROLE_LABEL[0]: ROLE_LABEL[1], OWNER_HOST_LABEL: socket.gethostname(), OWNER_PID_LABEL: str(os.getpid())}
 
 
-def sweep_stale_containers(client) -> list[str]:
+def sweep_stale_containers(client: DockerClient) -> list[str]:
     """Remove proxy containers whose recording process on this host is gone; return their names.
 
     The lifeline already stops such a proxy; this also removes what an older version or a crash left
@@ -243,7 +246,7 @@ def sweep_stale_containers(client) -> list[str]:
             continue
         try:
             container.remove(force=True)
-            removed.append(container.name)
+            removed.append(str(container.name))
         except Exception:  # removed meanwhile
             pass
     return removed
@@ -263,4 +266,4 @@ def _free_port() -> int:
     """A free loopback port for the container (host network: it binds on this machine)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
