@@ -54,7 +54,7 @@ def test_mypy_strict_is_clean(request: pytest.FixtureRequest, tmp_path: Path) ->
         if _mypy_required():
             pytest.fail("mypy is not installed (pip install -e '.[test]'), but TESTOPENINFERENCE_REQUIRE_MYPY=1 or CI=true")
         pytest.skip("mypy is not installed (pip install -e '.[test]')")
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     root = cache.mkdir("mypy") if cache is not None else tmp_path
     view = root / "view"
     _lay_out_package(view)
