@@ -1,7 +1,8 @@
 """The ``testopeninference`` command: record, inspect and compare golden spans.
 
 Our errors print ``Error: <message>`` and exit 1; a difference found by
-``diff`` exits 1 too; usage errors exit 2 (argparse).
+``diff`` (or ``conform``) exits 1 too; usage errors exit 2 (argparse, and
+``conform``'s own: a bad option value, a gateway that never gets ready).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from testopeninference.recorder.span_saver import SpanSaver
 from testopeninference.catalogue import endpoint_of
 from testopeninference.compare import compare_spans, plain_value
 from testopeninference.goldens import golden_location
-from testopeninference.errors import ConfigurationError, TestOpenInferenceError
+from testopeninference.conform.command import add_arguments as add_conform_arguments, run_conform
+from testopeninference.errors import ConfigurationError, ConformUsageError, GatewayProcessError, TestOpenInferenceError
 from testopeninference.span_input import as_span
 from testopeninference.status import golden_statuses, orphaned_goldens
 
@@ -105,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
         "tools.*.strict); added to [tool.testopeninference] ignore-body-keys",
     )
     serve.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)  # bounded runs, for tests
+
+    conform = _command(commands, "conform", _conform,
+                       "score a gateway's spans against the goldens; exit 1 when a cassette does not match")
+    add_conform_arguments(conform)
 
     prune = _command(commands, "prune", _prune, "remove goldens whose cassette no longer exists")
     prune.add_argument("--dry-run", action="store_true", help="only print what would be removed")
@@ -378,6 +384,10 @@ def _save(saver: SpanSaver, span: Span) -> Path:
         ) from None
 
 
+def _conform(args: argparse.Namespace, out: TextIO) -> int:
+    return run_conform(args, _settings(args), out)
+
+
 def _prune(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     refuse_packaged(settings.spans_dir)
@@ -411,7 +421,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             return args.run(args, out)
     except TestOpenInferenceError as error:
         print(f"Error: {error}", file=err)
-        return 1
+        return 2 if isinstance(error, (ConformUsageError, GatewayProcessError)) else 1
     except KeyboardInterrupt:
         print("Interrupted.", file=err)
         return 130

@@ -14,10 +14,13 @@
      ├── ConfigurationError (ValueError)
      │    ├── NotCoveredError
      │    ├── BaseImageMissingError
-     │    └── UnknownMatcherError
+     │    ├── UnknownMatcherError
+     │    └── ConformUsageError
+     │         └── InvalidBaselineError
      ├── SpanMismatchError (AssertionError)
      │    └── SpanSelectionError
-     └── InvalidOTLPError (ValueError)
+     ├── InvalidOTLPError (ValueError)
+     └── GatewayProcessError
 
 Each message says what failed, where, and what to do next.
 """
@@ -99,3 +102,17 @@ class InvalidOTLPError(TestOpenInferenceError, ValueError):
 
 class SpanSelectionError(SpanMismatchError):
     """A trace holds no span, or several, where a test asked for exactly one (such as its LLM span)."""
+
+
+class ConformUsageError(ConfigurationError):
+    """``testopeninference conform`` was asked for something it cannot do (a bad ``-k`` expression, header,
+    env file or level); the command exits 2."""
+
+
+class InvalidBaselineError(ConformUsageError):
+    """A ``conform --baseline`` file is not a baseline: the message names the file and line."""
+
+
+class GatewayProcessError(TestOpenInferenceError):
+    """The gateway under test (``conform --gateway-cmd``) did not get ready in time, or died; the message
+    quotes its output."""
