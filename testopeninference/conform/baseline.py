@@ -140,7 +140,12 @@ def _entries(path: Path, root: yaml.Node | None) -> list[BaselineEntry]:
 def _mapping(path: Path, node: yaml.Node | None, what: str) -> dict[str, yaml.Node]:
     if not isinstance(node, yaml.MappingNode):
         _fail(path, node, what)
-    return {str(key.value): value for key, value in node.value}
+    found: dict[str, yaml.Node] = {}
+    for key, value in node.value:
+        if str(key.value) in found:
+            _fail(path, key, f"{key.value!r} appears twice; merge its entries into one list")
+        found[str(key.value)] = value
+    return found
 
 
 def _scalar(path: Path, fields: dict[str, yaml.Node], field: str, owner: yaml.Node) -> str:

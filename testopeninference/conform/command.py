@@ -23,7 +23,8 @@ from typing import TextIO
 import httpx
 
 from testopeninference.conform.baseline import Baseline, read_baseline, write_baseline
-from testopeninference.conform.gateway_process import GatewayProcess, fill_command, free_port, read_env_file
+from testopeninference.conform.gateway_process import (GatewayProcess, fill_command, fill_values, free_port,
+                                                         read_env_file)
 from testopeninference.conform.levels import LEVELS, get_level
 from testopeninference.conform.outcomes import CassetteResult, Scorecard
 from testopeninference.conform.reports.html import write_html
@@ -107,8 +108,9 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
                     grpc_port=args.grpc_port) as run, contextlib.ExitStack() as stack:
         if args.gateway_cmd is not None:
             port = free_port()
-            process = GatewayProcess(fill_command(args.gateway_cmd, run.placeholders(port)), port,
-                                     {**os.environ, **extra_env}, ready_path=args.ready_path,
+            values = run.placeholders(port)
+            process = GatewayProcess(fill_command(args.gateway_cmd, values), port,
+                                     {**os.environ, **fill_values(extra_env, values)}, ready_path=args.ready_path,
                                      start_timeout=args.start_timeout)
             print(f"starting the gateway: {shlex.join(process.arguments)}", file=out, flush=True)
             stack.enter_context(process)

@@ -55,8 +55,14 @@ def fill_command(command: str, values: Mapping[str, str]) -> list[str]:
     return arguments
 
 
+def fill_values(env: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
+    """``--env-file`` values with each known ``{placeholder}`` filled (as is: no shell reads them)."""
+    return {key: _PLACEHOLDER.sub(lambda match: values[match.group(1)], value) for key, value in env.items()}
+
+
 def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines (``export`` allowed, ``#`` comments, values optionally quoted)."""
+    """``KEY=VALUE`` lines (``export`` allowed, ``#`` comments, values optionally quoted; placeholders are
+    filled later, ``fill_values``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
