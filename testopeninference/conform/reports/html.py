@@ -26,12 +26,12 @@ h1{font-size:20px;margin:0 0 4px}
 .meta{color:#555;margin-bottom:12px}
 .chips span{display:inline-block;padding:2px 10px;margin:0 6px 6px 0;border-radius:10px;font-weight:600}
 .legend span{display:inline-block;padding:1px 8px;margin-right:6px;border:1px solid #ccc;font-size:12px}
-.wrap{overflow:auto;max-height:70vh;border:1px solid #ddd}
+.wrap{overflow:auto;max-height:70vh;max-width:100%;width:fit-content;border:1px solid #ddd}
 table.matrix{border-collapse:collapse}
 .matrix th,.matrix td{border:1px solid #e3e3e3;padding:0}
-.matrix thead th{position:sticky;top:0;background:#fafafa;z-index:2;vertical-align:bottom;height:190px}
+.matrix thead th{position:sticky;top:0;background:#fafafa;z-index:2;vertical-align:bottom;height:270px}
 .matrix thead th div{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;padding:6px 4px;
- font:12px ui-monospace,monospace;max-height:180px;overflow:hidden;text-overflow:ellipsis}
+ font:12px ui-monospace,monospace;max-height:260px;overflow:hidden;text-overflow:ellipsis}
 .matrix th.row{position:sticky;left:0;background:#fff;z-index:1;text-align:left;padding:2px 8px;
  font:12px ui-monospace,monospace;white-space:nowrap}
 .matrix thead th.corner{left:0;z-index:3;text-align:left;vertical-align:bottom;padding:6px 8px}
@@ -131,8 +131,8 @@ def scorecard_html(card: Scorecard) -> str:
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>testopeninference conform: {_e(card.gateway)}</title><style>{_STYLE}</style></head>
 <body>
-<h1>Gateway conformance: {_e(card.gateway)}</h1>
-<div class="meta">{_e(summary_line(card))}</div>
+<h1>Gateway conformance</h1>
+<div class="meta">Gateway: <code>{_e(card.gateway)}</code><br>{_e(summary_line(card))}</div>
 <div class="chips">{chips}</div>
 <div class="legend">{legend}</div>
 <p>Hover a cell for expected and actual; click it to pin them below.</p>
