@@ -139,10 +139,11 @@ def _report(args: argparse.Namespace, settings: Settings, results: list[Cassette
     card = Scorecard(tuple(results), settings.convention, args.level, args.gateway_cmd or gateway, seconds,
                      str(baseline.path) if baseline is not None else None, stale)
     print_scorecard(card, out, verbose=args.verbose)
-    for path, write, what in ((args.json, write_json, "JSON"), (args.junit, write_junit, "JUnit XML"),
-                              (args.html, write_html, "HTML report")):
+    writers: tuple[tuple[Path | None, Callable[[Path, Scorecard], None], str], ...] = (
+        (args.json, write_json, "JSON"), (args.junit, write_junit, "JUnit XML"), (args.html, write_html, "HTML report"))
+    for path, write, what in writers:
         if path is not None:
-            _write(path, lambda p=path, w=write: w(p, card), what)
+            _write(path, card, write, what)
             print(f"wrote {what} {path}", file=out)
     if args.write_baseline is not None:
         write_baseline(args.write_baseline, results, settings.convention)
@@ -150,9 +151,9 @@ def _report(args: argparse.Namespace, settings: Settings, results: list[Cassette
     return card.exit_status
 
 
-def _write(path: Path, write: Callable[[], None], what: str) -> None:
+def _write(path: Path, card: Scorecard, write: Callable[[Path, Scorecard], None], what: str) -> None:
     try:
-        write()
+        write(path, card)
     except OSError as error:
         raise ConformUsageError(f"cannot write the {what} {path} ({error.strerror or error}); choose a file "
                                 "you can write.") from None
