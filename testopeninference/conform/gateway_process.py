@@ -4,15 +4,14 @@ The command is the user's: placeholders (``{openai_base_url}``, ``{otlp_endpoint
 ``{otlp_grpc_endpoint}``, ``{port}``, ``{python}``) are filled in shell-quoted,
 then it runs without a shell, in a process group of its own, with the user's
 environment plus ``--env-file`` (it is the user's gateway: it needs their
-settings). On Linux it is also asked to die with this process (SIGTERM on our
-death); stopping sends SIGTERM to the group, then SIGKILL. Its output is kept
+settings). A small launcher execs it after asking Linux for SIGTERM on our
+death; stopping sends SIGTERM to the group, then SIGKILL. Its output is kept
 (the last lines) and quoted when it dies or never gets ready.
 """
 
 from __future__ import annotations
 
 import collections
-import ctypes
 import os
 import re
 import shlex
@@ -101,8 +100,8 @@ class GatewayProcess:
     def start(self) -> GatewayProcess:
         try:
             self._process = subprocess.Popen(
-                self.arguments, env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+                [*_launcher(), *self.arguments], env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as error:
             raise ConformUsageError(f"cannot start the gateway {shlex.join(self.arguments)!r} "
                                     f"({error.strerror or error}); check --gateway-cmd.") from None
@@ -196,8 +195,21 @@ def _signal_group(pid: int, signum: signal.Signals) -> None:
         pass
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: on Linux, SIGTERM when this process dies (even by SIGKILL)."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+# Runs before the gateway and execs it: on Linux it first asks for SIGTERM when conform dies (even by SIGKILL;
+# the request survives exec). A launcher, not a preexec_fn: forking a process whose gRPC threads run makes gRPC
+# complain on stderr, and Popen without preexec_fn can use vfork.
+_LAUNCH = """
+import ctypes, os, signal, sys
+if sys.platform.startswith("linux"):
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:
+        sys.exit("conform exited before the gateway started")
+try:
+    os.execvp(sys.argv[1], sys.argv[1:])
+except OSError as error:
+    sys.exit(f"cannot run {sys.argv[1]!r}: {error.strerror or error}; check --gateway-cmd.")
+"""
+
+
+def _launcher() -> list[str]:
+    return [sys.executable, "-c", _LAUNCH]

@@ -11,6 +11,10 @@ import io
 import json
 import os
 import shlex
+import socket
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import pytest
 import yaml
 
 from testopeninference.cli import main
+from testopeninference.conform.gateway_process import free_port
 from tests.helpers import CASSETTES, PROJECT, SPANS
 
 PROXY = shlex.quote(str(PROJECT / "openai_proxy.py"))
@@ -146,3 +151,69 @@ def test_a_gateway_that_never_gets_ready_is_stopped_and_exit_2_quoting_its_outpu
     assert "did not get ready within 1 s" in err and "still loading" in err, err
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
+
+
+def test_a_gateway_dies_with_a_killed_conform(tmp_path: Path):
+    """SIGKILL of conform leaves no gateway behind (Linux: the launcher's PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("parent-death signal is Linux only")
+    pid_file = tmp_path / "pid"
+    gateway = ("{python} -c \"import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
+               f"time.sleep(120)\" {shlex.quote(str(pid_file))}")
+    runner = subprocess.Popen([sys.executable, "-m", "testopeninference", "conform", "--gateway-cmd", gateway,
+                               "-k", "chat-basic", "--start-timeout", "60"], cwd=PROJECT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline and runner.poll() is None, "the gateway never started"
+            time.sleep(0.05)
+        gateway_pid = int(pid_file.read_text())
+    finally:
+        runner.kill()
+        runner.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _alive(gateway_pid):
+        assert time.monotonic() < deadline, f"gateway {gateway_pid} outlived the killed conform"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie (not yet reaped by init) is dead
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_running_gateway_is_scored_after_printing_what_to_configure(tmp_path: Path):
+    """--gateway-url: the gateway runs already, configured with fixed ports (--openai-port, --otlp-port)."""
+    openai_port, otlp_port, gateway_port = free_port(), free_port(), free_port()
+    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{openai_port}/v1",
+           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}"}
+    proxy = subprocess.Popen([sys.executable, str(PROJECT / "openai_proxy.py"), "--port", str(gateway_port)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _accepts(gateway_port):
+            assert time.monotonic() < deadline and proxy.poll() is None, "the proxy did not start"
+            time.sleep(0.05)
+        status, out, err = conform("--gateway-url", f"http://127.0.0.1:{gateway_port}", "--no-wait",
+                                   "--openai-port", str(openai_port), "--otlp-port", str(otlp_port),
+                                   "-k", "chat-basic and not azure or embeddings-basic")
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+    assert status == 0, out + err
+    assert f"OpenAI base URL          http://127.0.0.1:{openai_port}/v1" in out, out
+    assert f"OTLP/HTTP endpoint       http://127.0.0.1:{otlp_port}" in out, out
+    assert ": 2 match." in out, out
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
