@@ -40,11 +40,13 @@ def conform(*argv: str) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
-def example_env(tmp_path: Path) -> Path:
+def example_env(tmp_path: Path, protocol: str = "http/protobuf") -> Path:
     """The example gateway's settings, as a gateway author keeps them: an env file."""
     env_file = tmp_path / "gateway.env"
+    endpoint = "{otlp_grpc_endpoint}" if protocol == "grpc" else "{otlp_endpoint}"
     env_file.write_text("# the example gateway\nexport OTEL_BSP_SCHEDULE_DELAY=10\nOPENAI_API_KEY='unused'\n"
-                        "OPENAI_BASE_URL=\"{openai_base_url}\"\nOTEL_EXPORTER_OTLP_ENDPOINT={otlp_endpoint}\n")
+                        f"OPENAI_BASE_URL=\"{{openai_base_url}}\"\nOTEL_EXPORTER_OTLP_ENDPOINT={endpoint}\n"
+                        f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol}\n")
     return env_file
 
 
@@ -77,9 +79,10 @@ def test_own_proxy_with_the_genai_convention_scores_no_cassette_a_match(tmp_path
     assert all(case.find("failure") is not None for case in cases)
 
 
-def test_example_gateway_scores_its_cassettes_a_match_with_the_kit_adaptations(tmp_path: Path):
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_example_gateway_scores_its_cassettes_a_match_with_the_kit_adaptations(tmp_path: Path, protocol: str):
     status, out, err = conform(
-        "--gateway-cmd", EXAMPLE_GATEWAY, "--env-file", str(example_env(tmp_path)), "--ready-path", "/health",
+        "--gateway-cmd", EXAMPLE_GATEWAY, "--env-file", str(example_env(tmp_path, protocol)), "--ready-path", "/health",
         "-k", EXAMPLE_CASSETTES, "--path-prefix", "/openai", "--model-prefix", "gw::", "--ignore-body-key", "stream")
     assert status == 0, out + err
     assert f"{EXAMPLE_SCORED} cassette(s) scored" in out and f": {EXAMPLE_SCORED} match." in out, out
