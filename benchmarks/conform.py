@@ -58,7 +58,8 @@ def main() -> None:
         cards = [score(argv) for _ in range(args.runs)]
         seconds = statistics.median(float(str(card["seconds"])) for card in cards)
         count = len(cards[0]["cassettes"])  # type: ignore[arg-type]
-        summary = ", ".join(f"{n} {outcome}" for outcome, n in cards[-1]["summary"].items() if n)  # type: ignore[attr-defined]
+        outcomes: dict[str, int] = cards[-1]["summary"]  # type: ignore[assignment]
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items() if n)
         print(f"{name:16} {count:3} cassettes  {seconds:6.2f} s  ({1000 * seconds / count:5.1f} ms each; {summary})  "
               f"target <= {TARGET_SECONDS:g} s  ratio {seconds / TARGET_SECONDS:.2f}")
 

@@ -60,7 +60,8 @@ class CassetteResult:
 
 def outcome_finding(outcome: Outcome, detail: str) -> Finding:
     """The finding standing for a whole-cassette outcome, so baselines and reports treat it like the others."""
-    return Finding(OUTCOME_KEY, outcome.value, None, None, f"{outcome.value}: {detail.splitlines()[0] if detail else ''}")
+    first = detail.splitlines()[0] if detail else ""
+    return Finding(OUTCOME_KEY, outcome.value, None, None, f"{outcome.value}: {first}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -64,8 +64,8 @@ def test_own_proxy_with_the_genai_convention_scores_no_cassette_a_match(tmp_path
     status, out, err = conform("--gateway-cmd", GENAI_PROXY, "-k", "chat-basic or embeddings-basic or completion-basic",
                                "--timeout", "2", "--junit", str(tmp_path / "junit.xml"))
     assert status == 1, out + err
-    rows = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith(("chat-", "azure-",
-                                                                                          "embeddings-", "completion-"))}
+    prefixes = ("chat-", "azure-", "embeddings-", "completion-")
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith(prefixes)}
     assert rows and "match" not in rows.values(), out
     assert rows["completion-basic"] == "no", out  # "no span": otel-genai does not instrument completions
     assert rows["chat-basic"] == "differs", out

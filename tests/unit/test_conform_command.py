@@ -35,7 +35,8 @@ def test_usage_errors_exit_2_with_one_message(argv: tuple[str, ...], message: st
 
 
 def test_subset_level_ignores_attributes_the_gateway_adds():
-    findings = [Finding("llm.system", "missing", "openai", None, "a"), Finding("gw.route", "unexpected", None, "r", "b")]
+    findings = [Finding("llm.system", "missing", "openai", None, "a"),
+                Finding("gw.route", "unexpected", None, "r", "b")]
     comparison = SpanComparison(["a", "b"], [], findings)
     assert get_level("reference")(comparison, None) == findings  # type: ignore[arg-type]
     assert get_level("subset")(comparison, None) == findings[:1]  # type: ignore[arg-type]

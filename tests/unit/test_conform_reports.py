@@ -35,8 +35,8 @@ def results() -> list[CassetteResult]:
     ]
 
 
-def card(found: list[CassetteResult] | None = None, **extra: object) -> Scorecard:
-    return Scorecard(tuple(found or results()), "openinference", "reference", "my-gateway", 1.5, **extra)  # type: ignore[arg-type]
+def card(found: list[CassetteResult] | None = None) -> Scorecard:
+    return Scorecard(tuple(found or results()), "openinference", "reference", "my-gateway", 1.5)
 
 
 def test_key_tallies_count_cassettes_per_key_and_kind():

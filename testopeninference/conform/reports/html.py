@@ -128,7 +128,8 @@ def scorecard_html(card: Scorecard) -> str:
         ("invalid", "invalid (spec)"), ("accepted", "accepted by the baseline"), ("notcompared", "not compared")))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>testopeninference conform: {_e(card.gateway)}</title><style>{_STYLE}</style></head>
 <body>
 <h1>Gateway conformance</h1>
