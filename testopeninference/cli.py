@@ -1,7 +1,8 @@
 """The ``testopeninference`` command: record, inspect and compare golden spans.
 
 Our errors print ``Error: <message>`` and exit 1; a difference found by
-``diff`` exits 1 too; usage errors exit 2 (argparse).
+``diff`` (or ``conform``) exits 1 too; usage errors exit 2 (argparse, and
+``conform``'s own: a bad option value, a gateway that never gets ready).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from testopeninference.recorder.span_saver import SpanSaver
 from testopeninference.catalogue import endpoint_of
 from testopeninference.compare import compare_spans, plain_value
 from testopeninference.goldens import golden_location
-from testopeninference.errors import ConfigurationError, TestOpenInferenceError
+from testopeninference.conform.command import add_arguments as add_conform_arguments, run_conform
+from testopeninference.errors import ConfigurationError, ConformUsageError, GatewayProcessError, TestOpenInferenceError
 from testopeninference.span_input import as_span
 from testopeninference.status import golden_statuses, orphaned_goldens
 
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('testopeninference')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for add in (_add_record, _add_new, _add_list, _add_show, _add_diff, _add_serve, _add_prune):
+    for add in (_add_record, _add_new, _add_list, _add_show, _add_diff, _add_serve, _add_conform, _add_prune):
         add(commands)
     return parser
 
@@ -128,6 +130,12 @@ def _add_serve(commands: Subcommands) -> None:
         "tools.*.strict); added to [tool.testopeninference] ignore-body-keys",
     )
     serve.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)  # bounded runs, for tests
+
+
+def _add_conform(commands: Subcommands) -> None:
+    conform = _command(commands, "conform", _conform,
+                       "score a gateway's spans against the goldens; exit 1 when a cassette does not match")
+    add_conform_arguments(conform)
 
 
 def _add_prune(commands: Subcommands) -> None:
@@ -402,6 +410,10 @@ def _save(saver: SpanSaver, span: Span) -> Path:
         ) from None
 
 
+def _conform(args: argparse.Namespace, out: TextIO) -> int:
+    return run_conform(args, _settings(args), out)
+
+
 def _prune(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     refuse_packaged(settings.spans_dir)
@@ -436,7 +448,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             return run(args, out)
     except TestOpenInferenceError as error:
         print(f"Error: {error}", file=err)
-        return 1
+        return 2 if isinstance(error, (ConformUsageError, GatewayProcessError)) else 1
     except KeyboardInterrupt:
         print("Interrupted.", file=err)
         return 130

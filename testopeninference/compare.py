@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from os import PathLike
 from pathlib import Path
@@ -32,6 +32,7 @@ from testopeninference.errors import PYTEST_RECORD, SpanMismatchError, TestOpenI
 from testopeninference.span_input import as_log_records, as_span
 
 __all__ = [
+    "Finding",
     "SpanComparison",
     "assert_log_records_equal",
     "assert_span_equal",
@@ -67,11 +68,31 @@ class _Rules:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One difference in structured form, for tallies across spans (``testopeninference conform``).
+
+    ``key`` is the attribute key, or the span field (``status.code``, ``events``, ``links``, ``name``);
+    ``kind`` is ``missing``, ``unexpected`` or ``different``; ``expected`` / ``actual`` hold the compared
+    values (None where absent; JSON strings as their text); ``line`` is the difference's line.
+    """
+
+    key: str
+    kind: str
+    expected: object
+    actual: object
+    line: str
+
+
+@dataclass(frozen=True)
 class SpanComparison:
-    """What comparing two spans found: ``differences`` fail the comparison, ``notes`` (fields not compared) do not."""
+    """What comparing two spans found: ``differences`` fail the comparison, ``notes`` (fields not compared) do not.
+
+    ``findings`` are the differences in structured form, one per line of ``differences``, in the same order.
+    """
 
     differences: list[str]
     notes: list[str]
+    findings: list[Finding] = field(default_factory=list)
 
 
 def compare_spans(
@@ -91,13 +112,19 @@ def compare_spans(
     compared = {"name": not gateway if compare_name is None else compare_name,
                 "kind": not gateway if compare_kind is None else compare_kind}
     differences, notes = _name_and_kind(expected, actual, compared, full)
-    differences += [
-        *_status_differences(expected.status, actual.status, full),
-        *_attribute_lines(expected.attributes, actual.attributes, error, rules.ignore, full=full),
-        *_event_differences(expected.events, actual.events, rules),
-        *_link_differences(expected.links, actual.links, rules),
-    ]
-    return SpanComparison(differences, notes)
+    findings = [_field_finding(line) for line in differences]
+    findings += [_field_finding(line) for line in _status_differences(expected.status, actual.status, full)]
+    findings += _attribute_findings(expected.attributes, actual.attributes, error, rules.ignore, full=full)
+    findings += [_field_finding(line, "events") for line in _event_differences(expected.events, actual.events, rules)]
+    findings += [_field_finding(line, "links") for line in _link_differences(expected.links, actual.links, rules)]
+    return SpanComparison([found.line for found in findings], notes, findings)
+
+
+def _field_finding(line: str, key: str | None = None) -> Finding:
+    """A span field's difference (``name: expected 'a', got 'b'``) as a ``Finding``; events and links are
+    findings of their own key, whatever the line says."""
+    field_name = key or line.split(":", 1)[0]
+    return Finding(field_name, "different", None, None, line)
 
 
 def span_differences(
@@ -342,7 +369,14 @@ def _normalised(key: str, any_value: AnyValue, error: bool, ignore: tuple[str, .
 def _attribute_lines(
     want: Sequence[KeyValue], got: Sequence[KeyValue], error: bool, ignore: tuple[str, ...], *, full: bool = False
 ) -> list[str]:
-    """``_attribute_differences`` of the normalised attributes, in one pass by key.
+    """The lines of ``_attribute_findings``."""
+    return [found.line for found in _attribute_findings(want, got, error, ignore, full=full)]
+
+
+def _attribute_findings(
+    want: Sequence[KeyValue], got: Sequence[KeyValue], error: bool, ignore: tuple[str, ...], *, full: bool = False
+) -> list[Finding]:
+    """``_attribute_difference_findings`` of the normalised attributes, in one pass by key.
 
     A key whose two values are the same scalar of the same type cannot differ after normalising (the rules
     depend only on key and value), so it is skipped before any normalising or JSON parsing. Lines come in
@@ -351,9 +385,10 @@ def _attribute_lines(
     expected = {attribute.key: attribute.value for attribute in want}
     actual = {attribute.key: attribute.value for attribute in got}
     if len(expected) != len(want) or len(actual) != len(got):  # a repeated key: its first non-zero value counts
-        return list(_attribute_differences(normalise_attributes(want, error=error, ignore_keys=ignore),
-                                           normalise_attributes(got, error=error, ignore_keys=ignore), full=full))
-    lines: list[str] = []
+        return list(_attribute_difference_findings(normalise_attributes(want, error=error, ignore_keys=ignore),
+                                                   normalise_attributes(got, error=error, ignore_keys=ignore),
+                                                   full=full))
+    lines: list[Finding] = []
     unexpected: dict[str, object] = {}
     for key, value in expected.items():
         other = actual.get(key)
@@ -365,16 +400,34 @@ def _attribute_lines(
             if theirs is not _ABSENT:
                 unexpected[key] = theirs
         elif theirs is _ABSENT:
-            lines.append(f"attribute {key!r}: missing (expected {_show(mine, full)})")
+            lines.append(_missing(key, mine, full))
         else:
             what = _value_difference(mine, theirs, full)
             if what:
-                lines.append(f"attribute {key!r}: {what}")
+                lines.append(_different(key, mine, theirs, what))
     for key, other in actual.items():
         theirs = unexpected.get(key, _ABSENT) if key in expected else _normalised(key, other, error, ignore)
         if theirs is not _ABSENT:
-            lines.append(f"attribute {key!r}: unexpected (got {_show(theirs, full)})")
+            lines.append(_unexpected(key, theirs, full))
     return lines
+
+
+def _missing(key: str, expected: object, full: bool) -> Finding:
+    line = f"attribute {key!r}: missing (expected {_show(expected, full)})"
+    return Finding(key, "missing", _raw(expected), None, line)
+
+
+def _unexpected(key: str, actual: object, full: bool) -> Finding:
+    return Finding(key, "unexpected", None, _raw(actual), f"attribute {key!r}: unexpected (got {_show(actual, full)})")
+
+
+def _different(key: str, expected: object, actual: object, what: str) -> Finding:
+    return Finding(key, "different", _raw(expected), _raw(actual), f"attribute {key!r}: {what}")
+
+
+def _raw(value: object) -> object:
+    """A compared value as the span holds it: a JSON string as its text."""
+    return value.text if isinstance(value, _Json) else value
 
 
 def _same_scalar(one: AnyValue, other: AnyValue) -> bool:
@@ -466,15 +519,22 @@ def _attribute_differences(
     expected: Mapping[str, object], actual: Mapping[str, object], *, full: bool = False
 ) -> Iterator[str]:
     """One line per attribute key that is missing, unexpected or different."""
+    return (found.line for found in _attribute_difference_findings(expected, actual, full=full))
+
+
+def _attribute_difference_findings(
+    expected: Mapping[str, object], actual: Mapping[str, object], *, full: bool = False
+) -> Iterator[Finding]:
+    """One ``Finding`` per attribute key that is missing, unexpected or different."""
     for key in [*expected, *(key for key in actual if key not in expected)]:
         if key not in actual:
-            yield f"attribute {key!r}: missing (expected {_show(expected[key], full)})"
+            yield _missing(key, expected[key], full)
         elif key not in expected:
-            yield f"attribute {key!r}: unexpected (got {_show(actual[key], full)})"
+            yield _unexpected(key, actual[key], full)
         else:
             what = _value_difference(expected[key], actual[key], full)
             if what:
-                yield f"attribute {key!r}: {what}"
+                yield _different(key, expected[key], actual[key], what)
 
 
 def _value_difference(expected: object, actual: object, full: bool = False) -> str | None:

@@ -15,7 +15,9 @@
      ├── ConfigurationError (ValueError)
      │    ├── NotCoveredError
      │    ├── BaseImageMissingError
-     │    └── UnknownMatcherError
+     │    ├── UnknownMatcherError
+     │    └── ConformUsageError
+     │         └── InvalidBaselineError
      ├── SpanMismatchError (AssertionError)
      │    ├── SpanSelectionError
      │    └── TracePropagationError
@@ -23,7 +25,8 @@
      ├── InvalidOpenInferenceSpanError (AssertionError)
      ├── BodyMismatchError (AssertionError)
      ├── RequestError
-     └── ClientGoneError
+     ├── ClientGoneError
+     └── GatewayProcessError
 
 Each message says what failed, where, and what to do next; a "what to do" that several messages give is
 kept once, at the end of this module (``record_command``, ``REINSTALL_HINT``, ``repair_hint``, ...).
@@ -165,6 +168,20 @@ class RequestError(TestOpenInferenceError):
 
 class ClientGoneError(TestOpenInferenceError):
     """The client hung up before its request body was complete: there is no one to answer."""
+
+
+class ConformUsageError(ConfigurationError):
+    """``testopeninference conform`` was asked for something it cannot do (a bad ``-k`` expression, header,
+    env file or level); the command exits 2."""
+
+
+class InvalidBaselineError(ConformUsageError):
+    """A ``conform --baseline`` file is not a baseline: the message names the file and line."""
+
+
+class GatewayProcessError(TestOpenInferenceError):
+    """The gateway under test (``conform --gateway-cmd``) did not get ready in time, or died; the message
+    quotes its output."""
 
 
 # What to do: each piece of advice that several messages give, written once.

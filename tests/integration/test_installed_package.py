@@ -195,7 +195,8 @@ def test_the_wheel_installs_only_testopeninference_with_all_its_data(distributio
             assert f"{folder}chat-basic.logs.json" in names, convention.name
     assert any(name.startswith("testopeninference/cassettes/testdata/") and name.endswith(".wav") for name in names)
     for name in ("spans/manifest.yaml", "proxy/requirements.txt", "proxy/Dockerfile", "proxy/openai_proxy.py",
-                 "py.typed", "recorder/__init__.py", "recorder/backends/local.py", "cli.py", "pytest_plugin.py"):
+                 "py.typed", "recorder/__init__.py", "recorder/backends/local.py", "cli.py", "pytest_plugin.py",
+                 "conform/command.py", "conform/reports/html.py"):
         assert f"testopeninference/{name}" in names, name
     assert "Name: testopeninference" in metadata and "Description-Content-Type: text/markdown" in metadata
     assert "testopeninference = testopeninference.cli:main" in entry_points
@@ -330,6 +331,9 @@ def test_the_wheels_command_line_lists_shows_and_diffs_packaged_goldens(wheel_ve
     result = cli("diff", "chat-basic", other)
     assert result.returncode == 1, result.stderr
     assert "'llm.token_count.total': expected 50, got 51" in result.stdout
+
+    dying = cli("conform", "--gateway-cmd", "{python} -c 'raise SystemExit(4)'", "-k", "chat-basic and not azure")
+    assert dying.returncode == 2 and "the gateway exited with status 4" in dying.stderr, dying.stderr
 
     pruned = _ok(cli("prune", "--dry-run")).stdout  # the working directory's (absent) spans/, never the package's
     assert pruned.strip() == "0 orphaned golden(s)"

@@ -1,0 +1,172 @@
+"""Driving a gateway through the cassettes: the fake upstream and the collector it talks to, and the score.
+
+``ConformRun`` starts the fake OpenAI server (the gateway's upstream) and the
+OTLP collector (HTTP and gRPC); ``score`` sends each cassette in a trace of its
+own (``kit.send_cassette``), then decides its outcome (``outcomes``): the fake
+server's refusals for that request, the gateway's status against the
+cassette's, THE LLM span of the trace (``kit.OTLPCollector.llm_span``) and its
+comparison with the golden (``compare_spans(gateway=True)``) under the level's
+rules (``levels``). Cassettes are sent one at a time, so every refusal belongs
+to the request in flight, even one the fake server could not attribute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from types import TracebackType
+
+import httpx
+
+from testopeninference.compare import compare_spans
+from testopeninference.conform.levels import Level
+from testopeninference.conform.outcomes import CassetteResult, Outcome, outcome_finding
+from testopeninference.conform.selection import parse_selection
+from testopeninference.errors import ConformUsageError, SpanSelectionError
+from testopeninference.goldens import golden_span
+from testopeninference.kit import OTLPCollector, prefix_model, send_cassette
+from testopeninference.recorder.collector import InMemoryOTLPCollector
+from testopeninference.recorder.config import RecordMode, Settings
+from testopeninference.recorder.endpoints import endpoint_of
+from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
+from testopeninference.recorder.layers import cassette_library
+from testopeninference.status import golden_statuses
+
+_SHOWN_BODY = 2000  # characters of a gateway's error body quoted
+
+
+@dataclasses.dataclass(frozen=True)
+class ConformOptions:
+    """How each cassette is sent and scored (the ``conform`` options)."""
+
+    level: Level
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    path_prefix: str = ""
+    model_prefix: str = ""
+    span_name: str | None = None
+    timeout: float = 10.0  # seconds to wait for a cassette's span
+    request_timeout: float = 60.0  # seconds to wait for the gateway's reply
+
+
+def chosen_cassettes(settings: Settings, expression: str = "") -> list[tuple[str, str]]:
+    """(name, endpoint) of the cassettes the convention has a golden for, narrowed by a ``-k`` expression."""
+    wanted = parse_selection(expression)
+    library = cassette_library(settings)
+    chosen = []
+    for status in golden_statuses(settings):
+        if status.state not in ("present", "stale"):
+            continue
+        endpoint = endpoint_of(library.load(status.cassette)).value
+        if wanted(status.cassette, endpoint):
+            chosen.append((status.cassette, endpoint))
+    if not chosen:
+        what = f" matching -k {expression!r}" if expression else ""
+        raise ConformUsageError(f"no cassette with a {settings.convention} golden{what}; see testopeninference "
+                                "list --coverage for the cassettes and goldens there are.")
+    return chosen
+
+
+class ConformRun:
+    """The fake OpenAI server and the OTLP collector of one scoring run (use as a context manager)."""
+
+    def __init__(self, settings: Settings, ignore_body_keys: Sequence[str] = (), *, openai_port: int = 0,
+                 otlp_port: int = 0, grpc_port: int = 0) -> None:
+        self.settings = replace(settings, record_mode=RecordMode.NONE)  # a gateway run never records goldens
+        tolerated = list(dict.fromkeys([*settings.ignore_body_keys, *ignore_body_keys]))
+        self.replayer = CassetteReplayer(cassette_library(settings), ignore_body_keys=tolerated,
+                                         requests_kept=settings.requests_kept)
+        limits = settings.connection_limits()
+        self._fake = FakeOpenAIServer(self.replayer, port=openai_port, limits=limits)
+        self._collector = InMemoryOTLPCollector(port=otlp_port, max_spans=settings.max_spans, limits=limits,
+                                                grpc_port=grpc_port)
+        self.collector = OTLPCollector(self._collector)
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> ConformRun:
+        with contextlib.ExitStack() as stack:
+            for server, option in ((self._fake, "--openai-port"), (self._collector, "--otlp-port or --grpc-port")):
+                try:
+                    stack.enter_context(server)
+                except OSError as error:
+                    raise ConformUsageError(f"cannot listen on 127.0.0.1 ({error.strerror or error}); choose "
+                                            f"other ports ({option}).") from None
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._stack.close()
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self._fake.base_url}/v1"
+
+    def placeholders(self, port: int) -> dict[str, str]:
+        """The values of ``--gateway-cmd``'s placeholders."""
+        return {"openai_base_url": self.openai_base_url, "otlp_endpoint": self.collector.endpoint,
+                "otlp_grpc_endpoint": self.collector.grpc_endpoint, "port": str(port), "python": sys.executable}
+
+    def score(self, gateway_url: str, cassettes: Sequence[tuple[str, str]], options: ConformOptions,
+              check_gateway: Callable[[], None] = lambda: None,
+              progress: Callable[[CassetteResult], None] = lambda result: None) -> list[CassetteResult]:
+        """Each cassette's result, in order; ``check_gateway`` raises when the gateway died."""
+        results = []
+        for name, endpoint in cassettes:
+            result = self.score_one(gateway_url, name, endpoint, options, check_gateway)
+            progress(result)
+            results.append(result)
+        return results
+
+    def score_one(self, gateway_url: str, name: str, endpoint: str, options: ConformOptions,
+                  check_gateway: Callable[[], None] = lambda: None) -> CassetteResult:
+        started = time.monotonic()
+        cassette = self.replayer.library.load(name)
+        mark = self.replayer.refusal_count
+        adapt = prefix_model(options.model_prefix) if options.model_prefix else None
+        try:
+            reply = send_cassette(gateway_url, cassette, headers=options.headers, path_prefix=options.path_prefix,
+                                  adapt=adapt, timeout=options.request_timeout)
+        except httpx.HTTPError as error:
+            check_gateway()
+            detail = f"no reply from {gateway_url} ({type(error).__name__}: {error})"
+            return _result(name, endpoint, Outcome.GATEWAY_ERROR, detail, "", started)
+        refusals = self.replayer.errors_since(mark)
+        if refusals:
+            return _result(name, endpoint, Outcome.UPSTREAM_DRIFT, _refusal_detail(refusals), reply.trace_id, started)
+        recorded = cassette.interactions[0].response.code
+        if reply.status != recorded:
+            body = reply.body if len(reply.body) <= _SHOWN_BODY else reply.body[:_SHOWN_BODY] + "..."
+            detail = f"the gateway answered {reply.status}, the cassette recorded {recorded}; its body: {body}"
+            return _result(name, endpoint, Outcome.GATEWAY_ERROR, detail, reply.trace_id, started)
+        try:
+            exported = self.collector.llm_span(reply.trace_id, name=options.span_name, timeout=options.timeout)
+        except SpanSelectionError as error:
+            return _result(name, endpoint, Outcome.NO_SPAN, str(error), reply.trace_id, started)
+        golden = golden_span(self.settings, name)
+        comparison = compare_spans(golden, exported.span, gateway=True)
+        findings = tuple(options.level(comparison, exported.span))
+        outcome = Outcome.DIFFERS if findings else Outcome.MATCH
+        detail = "\n".join(f"note: {note}" for note in comparison.notes)
+        return CassetteResult(name, endpoint, outcome, findings, (), detail, reply.trace_id,
+                              time.monotonic() - started)
+
+
+def _result(name: str, endpoint: str, outcome: Outcome, detail: str, trace_id: str, started: float) -> CassetteResult:
+    return CassetteResult(name, endpoint, outcome, (outcome_finding(outcome, detail),), (), detail, trace_id,
+                          time.monotonic() - started)
+
+
+def _refusal_detail(refusals: Sequence[ReplayError]) -> str:
+    """The fake server's refusals, quoted: what it refused, why, and the body keys to tolerate."""
+    lines = []
+    for refusal in refusals:
+        lines.append(f"the fake upstream refused {refusal.describe()}")
+        lines += [f"  {difference}" for difference in refusal.differences]
+        if refusal.body_keys:
+            keys = " ".join(f"--ignore-body-key {key}" for key in refusal.body_keys)
+            lines.append(f"  the gateway changed the request; if the change is harmless, tolerate it: {keys}")
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""``conform``'s usage errors exit 2 before anything starts; levels; the gateway command's placeholders and env file."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from testopeninference.cli import main
+from testopeninference.compare import Finding, SpanComparison
+from testopeninference.conform.gateway_process import fill_command, fill_values, read_env_file
+from testopeninference.conform.levels import get_level
+from testopeninference.errors import ConformUsageError
+
+
+def conform(*argv: str) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["conform", "--gateway-url", "http://127.0.0.1:9", "--no-wait", *argv], out, err)
+    return status, err.getvalue()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("-k", "chat and"), "-k 'chat and': the expression ends where a term was expected"),
+    (("-k", "no-such-cassette"), "no cassette with a openinference golden matching -k 'no-such-cassette'"),
+    (("--header", "Authorization Bearer x"), "--header 'Authorization Bearer x' is not 'Name: value'"),
+    (("--path-prefix", "openai"), "--path-prefix 'openai' must start with '/'"),
+    (("--level", "spec"), "--level spec is not available yet"),
+    (("--env-file", "x.env"), "--env-file is for --gateway-cmd"),
+])
+def test_usage_errors_exit_2_with_one_message(argv: tuple[str, ...], message: str):
+    status, err = conform(*argv)
+    assert status == 2, err
+    assert err.startswith(f"Error: {message}"), err
+
+
+def test_subset_level_ignores_attributes_the_gateway_adds():
+    findings = [Finding("llm.system", "missing", "openai", None, "a"),
+                Finding("gw.route", "unexpected", None, "r", "b")]
+    comparison = SpanComparison(["a", "b"], [], findings)
+    assert get_level("reference")(comparison, None) == findings  # type: ignore[arg-type]
+    assert get_level("subset")(comparison, None) == findings[:1]  # type: ignore[arg-type]
+    with pytest.raises(ConformUsageError):
+        get_level("strict")
+
+
+def test_placeholders_are_filled_shell_quoted_and_other_braces_kept():
+    values = {"openai_base_url": "http://127.0.0.1:1/v1", "otlp_endpoint": "http://127.0.0.1:2",
+              "otlp_grpc_endpoint": "http://127.0.0.1:3", "port": "8080", "python": "/opt/my python/bin/python"}
+    arguments = fill_command("{python} gw.py --port {port} --config '{\"a\": 1}' --up={openai_base_url}", values)
+    assert arguments == ["/opt/my python/bin/python", "gw.py", "--port", "8080", "--config", '{"a": 1}',
+                         "--up=http://127.0.0.1:1/v1"]
+    assert fill_values({"OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp_grpc_endpoint}"}, values) == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:3"}
+
+
+def test_env_file_lines_and_a_bad_line_named(tmp_path: Path):
+    env = tmp_path / "gw.env"
+    env.write_text("# comment\n\nexport A=1\nB = 'two words'\nC=\"x=y\"\n")
+    assert read_env_file(env) == {"A": "1", "B": "two words", "C": "x=y"}
+    env.write_text("A=1\nnot a line\n")
+    with pytest.raises(ConformUsageError, match=r"gw.env:2: 'not a line' is not KEY=VALUE"):
+        read_env_file(env)
