@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Callable
 
@@ -16,10 +15,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.compare import Finding, SpanComparison
 from testopeninference.errors import ConformUsageError
+from testopeninference.openinference_spec import validate_openinference
 
 Level = Callable[[SpanComparison, Span], list[Finding]]
-SPEC_MODULE = "testopeninference.openinference_spec"
-_QUOTED_KEY = re.compile(r"'([\w.\-*]+)'")
+_LEADING_KEY = re.compile(r"^([\w.\-*]+)(?::| \()")  # validate_openinference writes "<key>: <problem>"
 
 
 def reference(comparison: SpanComparison, span: Span) -> list[Finding]:
@@ -31,36 +30,20 @@ def subset(comparison: SpanComparison, span: Span) -> list[Finding]:
 
 
 def spec(comparison: SpanComparison, span: Span) -> list[Finding]:
-    """The validator's problems as findings of kind ``invalid``, keyed by the first quoted key named."""
-    validate = _spec_validator()
-    return [Finding(_key_of(problem), "invalid", None, None, problem) for problem in validate(span)]
+    """The validator's problems as findings of kind ``invalid``, keyed by the key each problem starts with."""
+    return [Finding(_key_of(problem), "invalid", None, None, problem) for problem in validate_openinference(span)]
 
 
 def _key_of(problem: str) -> str:
-    found = _QUOTED_KEY.search(problem)
+    found = _LEADING_KEY.match(problem)
     return found.group(1) if found else "(spec)"
-
-
-def _spec_validator() -> Callable[[Span], list[str]]:
-    try:
-        module = importlib.import_module(SPEC_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name != SPEC_MODULE:
-            raise
-        raise ConformUsageError(
-            "--level spec is not available yet in this version (it needs "
-            f"{SPEC_MODULE}.validate_openinference); use --level reference or subset.") from None
-    validate: Callable[[Span], list[str]] = module.validate_openinference
-    return validate
 
 
 LEVELS: dict[str, Level] = {"reference": reference, "subset": subset, "spec": spec}
 
 
 def get_level(name: str) -> Level:
-    """The level's function; ``spec`` is checked for its validator at once, so a run never starts without it."""
+    """The level's function, or a usage error naming the levels there are."""
     if name not in LEVELS:
         raise ConformUsageError(f"unknown level {name!r}; use one of: {', '.join(LEVELS)}.")
-    if name == "spec":
-        _spec_validator()
     return LEVELS[name]

@@ -65,7 +65,7 @@ def chosen_cassettes(settings: Settings, expression: str = "") -> list[tuple[str
             chosen.append((status.cassette, endpoint))
     if not chosen:
         what = f" matching -k {expression!r}" if expression else ""
-        raise ConformUsageError(f"no cassette with a {settings.convention} golden{what}; see testopeninference "
+        raise ConformUsageError(f"no cassette with a golden of the {settings.convention} convention{what}; see testopeninference "
                                 "list --coverage for the cassettes and goldens there are.")
     return chosen
 

@@ -22,10 +22,9 @@ def conform(*argv: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize(("argv", "message"), [
     (("-k", "chat and"), "-k 'chat and': the expression ends where a term was expected"),
-    (("-k", "no-such-cassette"), "no cassette with a openinference golden matching -k 'no-such-cassette'"),
+    (("-k", "no-such-cassette"), "no cassette with a golden of the openinference convention matching -k 'no-such-cassette'"),
     (("--header", "Authorization Bearer x"), "--header 'Authorization Bearer x' is not 'Name: value'"),
     (("--path-prefix", "openai"), "--path-prefix 'openai' must start with '/'"),
-    (("--level", "spec"), "--level spec is not available yet"),
     (("--env-file", "x.env"), "--env-file is for --gateway-cmd"),
 ])
 def test_usage_errors_exit_2_with_one_message(argv: tuple[str, ...], message: str):
@@ -42,6 +41,19 @@ def test_subset_level_ignores_attributes_the_gateway_adds():
     assert get_level("subset")(comparison, None) == findings[:1]  # type: ignore[arg-type]
     with pytest.raises(ConformUsageError):
         get_level("strict")
+
+
+def test_spec_level_finds_what_breaks_openinference_whatever_the_golden_chose():
+    from testopeninference import get_span
+
+    comparison = SpanComparison([], [], [])
+    assert get_level("spec")(comparison, get_span("chat-basic")) == []
+    broken = get_span("chat-basic")
+    kept = [a for a in broken.attributes if a.key != "llm.system"]
+    del broken.attributes[:]
+    broken.attributes.extend(kept)
+    (found,) = get_level("spec")(comparison, broken)
+    assert (found.key, found.kind) == ("llm.system", "invalid") and "llm.system" in found.line
 
 
 def test_placeholders_are_filled_shell_quoted_and_other_braces_kept():

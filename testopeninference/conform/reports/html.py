@@ -107,22 +107,30 @@ def scorecard_html(card: Scorecard) -> str:
     chips = "".join(f'<span class="{_class(o.value)}">{count} {_e(o.value)}</span>'
                     for o, count in counts.items() if count)
     head = "".join(f'<th title="{_e(key)}"><div>{_e(key)}</div></th>' for key in keys)
-    rows = []
-    for result in card.results:
-        outcome = result.outcome.value + (" (baseline)" if result.accepted and result.passed else "")
-        cells = []
-        for key in keys:
-            css, title = _cell(result, key)
-            cells.append(f'<td data-cell class="{css}" title="{_e(title)}"></td>')
-        outcome_title = result.detail or result.outcome.value
-        rows.append(f'<tr><th class="row">{_e(result.cassette)}</th>'
-                    f'<td data-cell class="outcome {_class(result.outcome.value)}" title="{_e(outcome_title)}">'
-                    f'{_e(outcome)}</td>{"".join(cells)}</tr>')
+    rows = "".join(_matrix_row(result, keys) for result in card.results)
     tallies = "".join(
         f'<tr><td class="k">{_e(t.key)}</td><td>{t.total}</td><td>{t.missing}</td><td>{t.unexpected}</td>'
         f'<td>{t.different}</td><td>{t.invalid}</td></tr>' for t in card.tallies)
     details = "".join(_details(result) for result in card.results if result.outcome is not Outcome.MATCH)
     stale = "".join(f"<li>{_e(entry)}</li>" for entry in card.stale)
+    return _page(card, chips, head, rows, tallies, details, stale)
+
+
+def _matrix_row(result: CassetteResult, keys: list[str]) -> str:
+    """One cassette: its outcome, then one cell per attribute key (expected and actual in the title)."""
+    outcome = result.outcome.value + (" (baseline)" if result.accepted and result.passed else "")
+    cells = []
+    for key in keys:
+        css, title = _cell(result, key)
+        cells.append(f'<td data-cell class="{css}" title="{_e(title)}"></td>')
+    outcome_title = result.detail or result.outcome.value
+    return (f'<tr><th class="row">{_e(result.cassette)}</th>'
+            f'<td data-cell class="outcome {_class(result.outcome.value)}" title="{_e(outcome_title)}">'
+            f'{_e(outcome)}</td>{"".join(cells)}</tr>')
+
+
+def _page(card: Scorecard, chips: str, head: str, rows: str, tallies: str, details: str, stale: str) -> str:
+    """The self-contained page around the parts (inline style and script only: the CSP forbids the rest)."""
     legend = "".join(f'<span class="{css}">{label}</span>' for css, label in (
         ("match", "as the golden"), ("missing", "missing"), ("unexpected", "unexpected"), ("different", "different"),
         ("invalid", "invalid (spec)"), ("accepted", "accepted by the baseline"), ("notcompared", "not compared")))
@@ -139,7 +147,7 @@ def scorecard_html(card: Scorecard) -> str:
 <p>Hover a cell for expected and actual; click it to pin them below.</p>
 <div class="wrap"><table class="matrix">
 <thead><tr><th class="corner">cassette</th><th><div>outcome</div></th>{head}</tr></thead>
-<tbody>{"".join(rows)}</tbody></table></div>
+<tbody>{rows}</tbody></table></div>
 <div id="panel">(click a cell)</div>
 <h2>Per attribute key</h2>
 <table class="keys"><tr><th>key</th><th>cassettes</th><th>missing</th><th>unexpected</th><th>different</th>
