@@ -71,10 +71,12 @@ def litellm_executable(cache_dir: Path, progress: Callable[[str], None] = lambda
     return python.parent / ("litellm.exe" if os.name == "nt" else "litellm")
 
 
-def litellm_environment(upstream: str, otlp_endpoint: str, protocol: str, home: Path, master_key: str) -> dict[str, str]:
+def litellm_environment(upstream: str, otlp_endpoint: str, callback: str, protocol: str, home: Path,
+                        master_key: str) -> dict[str, str]:
     """The allow-listed environment: the caller's secrets never reach LiteLLM; a dummy upstream key and a
-    master key of this run; no network at start-up (the packaged model cost map); both callbacks pointed at
-    the collector."""
+    master key of this run; no network at start-up (the packaged model cost map); the callback's exporter
+    pointed at the collector (the Phoenix variables only for arize_phoenix: with them set, LiteLLM's otel
+    callback exports to Phoenix as well)."""
     env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
     env.update(
         HOME=str(home),
@@ -83,14 +85,14 @@ def litellm_environment(upstream: str, otlp_endpoint: str, protocol: str, home: 
         LITELLM_MASTER_KEY=master_key,
         LITELLM_LOCAL_MODEL_COST_MAP="True",
         LITELLM_TELEMETRY="False",
-        PHOENIX_COLLECTOR_HTTP_ENDPOINT=otlp_endpoint,  # arize_phoenix: OTLP/HTTP, /v1/traces is added
-        PHOENIX_PROJECT_NAME="testopeninference",
-        OTEL_EXPORTER_OTLP_ENDPOINT=otlp_endpoint,  # otel: over OTEL_EXPORTER_OTLP_PROTOCOL
-        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
         OTEL_SERVICE_NAME="litellm",
         OTEL_BSP_SCHEDULE_DELAY="50",  # export each span within 50 ms, not 5 s
         PYTHONUNBUFFERED="1",
     )
+    if callback == "arize_phoenix":  # OTLP/HTTP; /v1/traces is added
+        env.update(PHOENIX_COLLECTOR_HTTP_ENDPOINT=otlp_endpoint, PHOENIX_PROJECT_NAME="testopeninference")
+    else:  # otel: OTLP over OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf or grpc)
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=otlp_endpoint, OTEL_EXPORTER_OTLP_PROTOCOL=protocol)
     return env
 
 
@@ -112,7 +114,7 @@ def running_litellm(
     command = [str(executable), "--config", str(CONFIGS[callback]), "--host", "127.0.0.1", "--port", str(port)]
     launcher = [str(executable.parent / "python"), "-c", _DIE_WITH_PARENT_THEN_EXEC, str(os.getpid()), *command]
     master_key = f"sk-{secrets.token_hex(32)}"
-    env = litellm_environment(upstream, otlp_endpoint, protocol, workdir, master_key)
+    env = litellm_environment(upstream, otlp_endpoint, callback, protocol, workdir, master_key)
     started = time.monotonic()
     with log.open("wb") as output:
         process = subprocess.Popen(launcher, env=env,

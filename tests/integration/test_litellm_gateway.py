@@ -114,6 +114,22 @@ def test_litellm_keeps_the_callers_trace_and_forwards_the_cassette_header(
     assert {key.lower() for key in upstream.headers} >= {"x-cassette-name"}
 
 
+def test_litellm_otel_callback_over_grpc_exports_a_genai_span_the_kit_picks(
+        litellm_upstream: FakeOpenAI, otlp_collector_session: OTLPCollector, span_settings: Settings,
+        tmp_path: Path) -> None:
+    executable = litellm_executable(span_settings.cache_dir or default_cache_dir(os.environ))
+    with running_litellm(executable, litellm_upstream.base_url, otlp_collector_session.grpc_endpoint, tmp_path,
+                         callback="otel", protocol="grpc") as gateway:
+        reply = send_cassette(gateway.url, litellm_upstream.cassette("chat-basic"), headers=gateway.headers)
+        assert reply.status == 200
+        exported = otlp_collector_session.llm_span(reply.trace_id)  # the one span with gen_ai.operation.name
+    attributes = {item.key: item.value.string_value for item in exported.span.attributes}
+    assert exported.span.name == "litellm_request"
+    assert attributes["gen_ai.request.model"] == "gpt-4.1-nano"
+    names = {item.span.name for item in otlp_collector_session.trace(reply.trace_id)}
+    assert {"Received Proxy Server Request", "POST /v1/chat/completions", "raw_gen_ai_request"} <= names
+
+
 def _key_of(line: str) -> str:
     """The attribute key (or field: ``status.code``, ``events``, ...) a difference line is about."""
     match = re.match(r"attribute '([^']+)'", line)
