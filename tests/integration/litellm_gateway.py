@@ -67,7 +67,7 @@ class LiteLLMGateway:
 
 def litellm_executable(cache_dir: Path, progress: Callable[[str], None] = lambda line: None) -> Path:
     """The ``litellm`` command of LiteLLM's own virtualenv, made on first use under ``cache_dir``."""
-    python = proxy_python(REQUIREMENTS, cache_dir, progress, purpose="litellm")
+    python: Path = proxy_python(REQUIREMENTS, cache_dir, progress, purpose="litellm")
     return python.parent / ("litellm.exe" if os.name == "nt" else "litellm")
 
 
