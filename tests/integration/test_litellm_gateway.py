@@ -18,9 +18,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import httpx
 import pytest
 import yaml
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -128,6 +132,49 @@ def test_litellm_otel_callback_over_grpc_exports_a_genai_span_the_kit_picks(
     assert attributes["gen_ai.request.model"] == "gpt-4.1-nano"
     names = {item.span.name for item in otlp_collector_session.trace(reply.trace_id)}
     assert {"Received Proxy Server Request", "POST /v1/chat/completions", "raw_gen_ai_request"} <= names
+
+
+_STARTER = """
+import sys, time
+from pathlib import Path
+from tests.integration.litellm_gateway import running_litellm
+with running_litellm(Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])) as gateway:
+    print(gateway.url, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_litellm_dies_with_the_process_that_started_it(
+        litellm_upstream: FakeOpenAI, otlp_collector_session: OTLPCollector, span_settings: Settings,
+        tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the launcher sets prctl(PR_SET_PDEATHSIG), which is Linux's")
+    executable = litellm_executable(span_settings.cache_dir or default_cache_dir(os.environ))
+    starter = subprocess.Popen(
+        [sys.executable, "-c", _STARTER, str(executable), litellm_upstream.base_url,
+         otlp_collector_session.endpoint, str(tmp_path)],
+        cwd=PROJECT, stdout=subprocess.PIPE, text=True)
+    try:
+        url = starter.stdout.readline().strip() if starter.stdout else ""
+        assert url.startswith("http://127.0.0.1:"), "the starter did not start LiteLLM"
+        assert httpx.get(f"{url}/health/liveliness", timeout=5).status_code == 200
+    finally:
+        starter.kill()  # SIGKILL: no finally block of the starter runs
+        starter.wait(timeout=10)
+        if starter.stdout:
+            starter.stdout.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _answers(url):
+        time.sleep(0.1)
+    assert not _answers(url), f"LiteLLM at {url} outlived the process that started it"
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/health/liveliness", timeout=1)
+        return True
+    except httpx.TransportError:
+        return False
 
 
 def _key_of(line: str) -> str:
