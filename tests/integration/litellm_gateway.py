@@ -89,7 +89,10 @@ def litellm_environment(upstream: str, otlp_endpoint: str, callback: str, protoc
         OTEL_BSP_SCHEDULE_DELAY="50",  # export each span within 50 ms, not 5 s
         PYTHONUNBUFFERED="1",
     )
-    if callback == "arize_phoenix":  # OTLP/HTTP; /v1/traces is added
+    if callback == "arize_phoenix" and protocol == "grpc":  # a grpc:// URL, plaintext on loopback
+        env.update(PHOENIX_COLLECTOR_ENDPOINT="grpc://" + otlp_endpoint.split("://", 1)[-1],
+                   OTEL_EXPORTER_OTLP_INSECURE="true", PHOENIX_PROJECT_NAME="testopeninference")
+    elif callback == "arize_phoenix":  # OTLP/HTTP; /v1/traces is added
         env.update(PHOENIX_COLLECTOR_HTTP_ENDPOINT=otlp_endpoint, PHOENIX_PROJECT_NAME="testopeninference")
     else:  # otel: OTLP over OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf or grpc)
         env.update(OTEL_EXPORTER_OTLP_ENDPOINT=otlp_endpoint, OTEL_EXPORTER_OTLP_PROTOCOL=protocol)

@@ -134,6 +134,19 @@ def test_litellm_otel_callback_over_grpc_exports_a_genai_span_the_kit_picks(
     assert {"Received Proxy Server Request", "POST /v1/chat/completions", "raw_gen_ai_request"} <= names
 
 
+def test_litellm_arize_phoenix_over_grpc_exports_the_same_span(
+        litellm_upstream: FakeOpenAI, otlp_collector_session: OTLPCollector, span_settings: Settings,
+        golden_span: Callable[..., Span], tmp_path: Path) -> None:
+    executable = litellm_executable(span_settings.cache_dir or default_cache_dir(os.environ))
+    with running_litellm(executable, litellm_upstream.base_url, otlp_collector_session.grpc_endpoint, tmp_path,
+                         protocol="grpc") as gateway:
+        reply = send_cassette(gateway.url, litellm_upstream.cassette("chat-basic"), headers=gateway.headers)
+        exported = otlp_collector_session.llm_span(reply.trace_id, name=_KNOWN["span"])
+    found = compare_spans(golden_span("chat-basic"), exported.span, gateway=True,
+                          ignore_keys=_KNOWN["ignore_keys"]).differences
+    assert found == _KNOWN["cassettes"]["chat-basic"]
+
+
 _STARTER = """
 import sys, time
 from pathlib import Path
