@@ -164,3 +164,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=wait)
     with contextlib.suppress(ProcessLookupError):  # workers it left behind in its group
         os.killpg(process.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":  # `python -m tests.integration.litellm_gateway`: the path of LiteLLM's command
+    from testopeninference.recorder.proxy_env import default_cache_dir
+
+    print(litellm_executable(default_cache_dir(os.environ), lambda line: print(line, file=sys.stderr)))
