@@ -38,11 +38,11 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
     return home / ".cache" / "testopeninference"
 
 
-def environment_key(requirements: Path) -> str:
-    """Name of the environment for these pins and this interpreter's version."""
+def environment_key(requirements: Path, purpose: str = "proxy") -> str:
+    """Name of the environment for these pins and this interpreter's version (``purpose`` names its user)."""
     pins = "\n".join(f"{name}=={version}" for name, version in sorted(read_pins(requirements).items()))
     digest = hashlib.sha256(pins.encode()).hexdigest()[:16]
-    return f"proxy-py{sys.version_info.major}{sys.version_info.minor}-{digest}"
+    return f"{purpose}-py{sys.version_info.major}{sys.version_info.minor}-{digest}"
 
 
 def environment_python(directory: Path) -> Path:
@@ -50,22 +50,27 @@ def environment_python(directory: Path) -> Path:
     return directory / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def proxy_python(requirements: Path, cache_dir: Path, progress: Progress = lambda line: None) -> Path:
-    """The Python of a virtualenv holding exactly ``requirements``' pins; made on first use."""
-    directory = Path(cache_dir) / environment_key(requirements)
+def proxy_python(requirements: Path, cache_dir: Path, progress: Progress = lambda line: None,
+                 purpose: str = "proxy") -> Path:
+    """The Python of a virtualenv holding exactly ``requirements``' pins; made on first use.
+
+    ``purpose`` names the program it is for (``"proxy"``; ``"litellm"`` for the LiteLLM example), so that
+    environments for other requirements files sit beside the proxy's, each under its own name.
+    """
+    directory = Path(cache_dir) / environment_key(requirements, purpose)
     if (directory / _MARKER).is_file():
         return environment_python(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     with directory_lock(directory.parent):
         if not (directory / _MARKER).is_file():  # another process may have made it meanwhile
-            _make(directory, requirements, progress)
+            _make(directory, requirements, progress, purpose)
     return environment_python(directory)
 
 
-def _make(directory: Path, requirements: Path, progress: Progress) -> None:
+def _make(directory: Path, requirements: Path, progress: Progress, purpose: str) -> None:
     shutil.rmtree(directory, ignore_errors=True)  # a build that was interrupted
     uv = shutil.which("uv")
-    progress(f"making the proxy's environment (once) in {directory} with {'uv' if uv else 'venv and pip'}")
+    progress(f"making the {purpose}'s environment (once) in {directory} with {'uv' if uv else 'venv and pip'}")
     python = environment_python(directory)
     if uv:
         steps = [
@@ -79,19 +84,19 @@ def _make(directory: Path, requirements: Path, progress: Progress) -> None:
              "-r", str(requirements)],
         ]
     for command in steps:
-        _run(command, progress, directory)
+        _run(command, progress, directory, purpose)
     (directory / _MARKER).write_text(requirements.read_text(encoding="utf-8"), encoding="utf-8")
-    progress("the proxy's environment is ready")
+    progress(f"the {purpose}'s environment is ready")
 
 
-def _run(command: list[str], progress: Progress, directory: Path) -> None:
+def _run(command: list[str], progress: Progress, directory: Path, purpose: str) -> None:
     """Run one build step, passing each line of its output to ``progress``; a failure quotes the output."""
     lines: list[str] = []
     try:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    errors="replace")
     except OSError as error:
-        raise ProxyError(f"cannot make the proxy's environment in {directory}: {error}.") from None
+        raise ProxyError(f"cannot make the {purpose}'s environment in {directory}: {error}.") from None
     assert process.stdout is not None
     with process:
         for line in process.stdout:
@@ -102,6 +107,6 @@ def _run(command: list[str], progress: Progress, directory: Path) -> None:
         shutil.rmtree(directory, ignore_errors=True)
         output = "\n".join("  | " + line for line in lines[-30:])
         raise ProxyError(
-            f"making the proxy's environment failed ({' '.join(command[:3])} ... exited {code}):\n{output}\n"
+            f"making the {purpose}'s environment failed ({' '.join(command[:3])} ... exited {code}):\n{output}\n"
             "Check that the package index is reachable (pip's own settings apply), then record again."
         )
