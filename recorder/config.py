@@ -74,6 +74,9 @@ BODY_TIMEOUT = "TESTOPENINFERENCE_BODY_TIMEOUT"
 IDLE_TIMEOUT = "TESTOPENINFERENCE_IDLE_TIMEOUT"
 """Seconds an idle keep-alive connection is kept open (default 5)."""
 
+RECORD_CONCURRENCY = "TESTOPENINFERENCE_RECORD_CONCURRENCY"
+"""Cassettes ``testopeninference record`` keeps in flight through one proxy at once (default 4)."""
+
 OPENAI_API_KEY = "OPENAI_API_KEY"
 """A real API key: a missing cassette is then recorded from the live API."""
 
@@ -177,6 +180,7 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     idle_timeout: float = 5.0
+    record_concurrency: int = 4
 
     def connection_limits(self) -> ConnectionLimits:
         """What the fake server and the collector allow each client."""
@@ -251,7 +255,8 @@ class Settings:
 PROXY_ENVS = ("auto", "isolated", "current")
 
 
-_POSITIVE_INTS = {MAX_SPANS: "max_spans", REQUESTS_KEPT: "requests_kept", MAX_CONNECTIONS: "max_connections"}
+_POSITIVE_INTS = {MAX_SPANS: "max_spans", REQUESTS_KEPT: "requests_kept", MAX_CONNECTIONS: "max_connections",
+                  RECORD_CONCURRENCY: "record_concurrency"}
 _POSITIVE_FLOATS = {HEADER_TIMEOUT: "header_timeout", BODY_TIMEOUT: "body_timeout", IDLE_TIMEOUT: "idle_timeout"}
 
 
