@@ -26,6 +26,8 @@ from testopeninference.compare import span_differences
 from testopeninference.errors import TestOpenInferenceError
 from testopeninference.recorder.session import RecordResult
 from testopeninference.goldens import close_recorders, golden_span as _golden_span, on_progress, on_recorded
+from testopeninference.goldens import use_recording_service
+from testopeninference.recorder.shared_recording import RecordingService
 from testopeninference.kit import FakeOpenAI, OTLPCollector
 from testopeninference.status import golden_statuses
 
@@ -102,6 +104,29 @@ class GoldenSession:
 
 
 _SESSION = pytest.StashKey[GoldenSession]()
+_SERVICE = pytest.StashKey[RecordingService]()
+SERVICE_INPUT = "testopeninference_recording_service"
+"""The key of ``workerinput`` that gives pytest-xdist workers the run's recording service."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """In the pytest-xdist controller: every worker records through one service (one proxy per convention)."""
+    if _SERVICE not in node.config.stash:
+        node.config.stash[_SERVICE] = RecordingService().start()
+    node.workerinput[SERVICE_INPUT] = node.config.stash[_SERVICE].url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    url = getattr(config, "workerinput", {}).get(SERVICE_INPUT)
+    if url:
+        use_recording_service(url)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    service = config.stash.get(_SERVICE, None)
+    if service is not None:  # after every worker finished: their proxies go with it
+        service.stop()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
