@@ -193,16 +193,15 @@ class SpanRecorder:
         """
         names = list(cassettes)
         workers = max(1, min(concurrency or self.settings.record_concurrency, len(names) or 1))
-        with ThreadPoolExecutor(workers, thread_name_prefix="record") as pool:
-            pending: set[Future[RecordResult]] = {pool.submit(self.record, name, force=force) for name in names}
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="record")
+        pending: set[Future[RecordResult]] = {pool.submit(self.record, name, force=force) for name in names}
+        try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
                 for future in done:
-                    if future.exception() is not None:
-                        for waiting in pending:
-                            waiting.cancel()
-                        raise future.exception()  # type: ignore[misc]
-                    yield future.result()
+                    yield future.result()  # the first error is raised here
+        finally:  # an error, Ctrl-C or a caller that stops early: nothing more is sent
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _packages(self) -> dict[str, str]:
         """The versions that shaped the goldens, read once per proxy (package metadata takes milliseconds)."""

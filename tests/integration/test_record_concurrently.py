@@ -66,3 +66,28 @@ def test_a_failed_recording_stops_the_rest_and_names_the_cassette(tmp_path: Path
     assert code == 1
     assert "recording 'chat-broken' failed" in err.getvalue()
     assert not (tmp_path / "spans" / "chat-broken.json").exists()
+
+
+def test_the_golden_lock_is_held_only_while_writing(tmp_path: Path):
+    """Another process holding a golden's lock does not hold up its recording: only the write waits."""
+    import threading
+    import time
+
+    from testopeninference.recorder.config import Settings
+    from testopeninference.recorder.locks import golden_lock
+    from testopeninference.recorder.session import SpanRecorder
+
+    settings = Settings.from_env(cassettes_dir=CASSETTES, spans_dir=tmp_path)
+    with SpanRecorder(settings) as recorder:
+        results = []
+        with golden_lock(tmp_path, "openinference.chat-basic"):  # as another process writing it would
+            worker = threading.Thread(target=lambda: results.append(recorder.record("chat-basic")))
+            worker.start()
+            deadline = time.monotonic() + 30
+            while not recorder.replayer.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert recorder.replayer.received  # the request went through the proxy while the lock was held
+            assert not (tmp_path / "chat-basic.json").exists()  # but nothing was written
+        worker.join(30)
+    assert results and results[0].recorded
+    assert (tmp_path / "chat-basic.json").exists()
