@@ -7,7 +7,8 @@ sends it the recordings, and its ``SpanRecorder`` keeps the workers' requests in
 one proxy per settings. The service rebuilds a worker's settings from what the worker sends and checks
 them against the worker's fingerprint; where they differ (a test changed the environment, say), the
 worker records with a recorder of its own, as without xdist. A golden asked for by two workers at once
-is recorded once; the second is told another process wrote it.
+is recorded once; the second is told another process wrote it. Only the run's workers are served: each
+request carries the service's random token (``RecordingService.address``), or gets 403.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import secrets
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -25,10 +27,11 @@ import httpx
 
 import testopeninference.errors as errors
 from testopeninference.recorder.config import RecordMode, Settings
-from testopeninference.recorder.loopback import BackgroundServer, ClientGone, RequestError, receive_body
+from testopeninference.recorder.loopback import BackgroundServer, ClientGone, RequestError, header, receive_body
 from testopeninference.recorder.session import RecordResult, SpanRecorder
 
 MAX_REQUEST_BYTES = 64 * 1024
+TOKEN_HEADER = "X-Recording-Token"
 WAIT_SECONDS = 3600.0
 """How long a worker waits for one recording: it may include making the proxy's virtualenv (minutes)."""
 
@@ -60,6 +63,12 @@ class RecordingService(BackgroundServer):
         self._recorders: dict[Settings, SpanRecorder] = {}
         self._in_flight: dict[tuple[Settings, str], Future[RecordResult]] = {}
         self._lock = threading.Lock()
+        self.token = secrets.token_hex(16)
+
+    @property
+    def address(self) -> str:
+        """``URL#TOKEN``: what a worker needs to record here (``RemoteRecorder``)."""
+        return f"{self.url}#{self.token}"
 
     def _app(self) -> _ServiceApp:
         return _ServiceApp(self)
@@ -110,6 +119,8 @@ class _ServiceApp:
         body = bytearray()
         try:
             await receive_body(scope, receive, MAX_REQUEST_BYTES, body.extend)
+            if not secrets.compare_digest(header(scope, TOKEN_HEADER.lower().encode()) or "", self.service.token):
+                raise RequestError(403, f"only this run's pytest-xdist workers record here (no valid {TOKEN_HEADER})")
             if scope["method"] != "POST" or scope["path"] != "/record":
                 raise RequestError(404, "only POST /record is served")
             request = json.loads(body)
@@ -135,14 +146,15 @@ class _ServiceApp:
 
 
 class RemoteRecorder:
-    """A worker's recorder: records through the service at ``url``, or locally where the settings differ."""
+    """A worker's recorder: records through the service at ``address``, or locally where the settings differ."""
 
-    def __init__(self, url: str, settings: Settings, local: Callable[[Settings], SpanRecorder]) -> None:
-        self.url = url
+    def __init__(self, address: str, settings: Settings, local: Callable[[Settings], SpanRecorder]) -> None:
+        self.url, _, token = address.partition("#")
         self.settings = settings
         self._make_local = local
         self._local: SpanRecorder | None = None
-        self._client = httpx.Client(timeout=httpx.Timeout(WAIT_SECONDS, connect=10.0))  # made once: tens of ms
+        self._client = httpx.Client(timeout=httpx.Timeout(WAIT_SECONDS, connect=10.0),  # made once: tens of ms
+                                    headers={TOKEN_HEADER: token})
 
     def record(self, cassette: str, *, force: bool = False) -> RecordResult:
         if self._local is None:

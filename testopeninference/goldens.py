@@ -164,10 +164,10 @@ def missing_golden_message(location: GoldenLocation, convention: str, cassette: 
     return f"golden span {location.path} does not exist; record it with {how}."
 
 
-def use_recording_service(url: str | None) -> None:
-    """Record through the ``RecordingService`` at ``url`` (the pytest-xdist controller's); ``None``: here."""
+def use_recording_service(address: str | None) -> None:
+    """Record through the ``RecordingService`` at ``address`` (the pytest-xdist controller's); ``None``: here."""
     close_recorders()
-    _service_url[:] = [url] if url else []
+    _service_url[:] = [address] if address else []
 
 
 def _recorder(settings: Settings) -> SpanRecorder | RemoteRecorder:

@@ -114,13 +114,13 @@ def pytest_configure_node(node) -> None:
     """In the pytest-xdist controller: every worker records through one service (one proxy per convention)."""
     if _SERVICE not in node.config.stash:
         node.config.stash[_SERVICE] = RecordingService().start()
-    node.workerinput[SERVICE_INPUT] = node.config.stash[_SERVICE].url
+    node.workerinput[SERVICE_INPUT] = node.config.stash[_SERVICE].address
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    url = getattr(config, "workerinput", {}).get(SERVICE_INPUT)
-    if url:
-        use_recording_service(url)
+    address = getattr(config, "workerinput", {}).get(SERVICE_INPUT)
+    if address:
+        use_recording_service(address)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
