@@ -92,8 +92,12 @@ class SpanRecorder:
 
     def start(self) -> SpanRecorder:
         with contextlib.ExitStack() as stack:
-            self._fake = stack.enter_context(FakeOpenAIServer(self.replayer))
-            self._collector = stack.enter_context(InMemoryOTLPCollector())
+            servers: list[FakeOpenAIServer | InMemoryOTLPCollector] = []
+            stack.callback(_stop_side_by_side, servers)
+            self._fake = FakeOpenAIServer(self.replayer).start()
+            servers.append(self._fake)
+            self._collector = InMemoryOTLPCollector().start()
+            servers.append(self._collector)
             self._client = stack.enter_context(httpx.Client())
             self._stack = stack.pop_all()
         try:
@@ -334,6 +338,15 @@ class SpanRecorder:
             what = f"the proxy died ({what})"
         logs = self._backend.logs() if self._backend else ""
         return ProxyError(f"recording {cassette!r} failed: {what}. Nothing was written. Proxy output:\n{tail(logs)}")
+
+
+def _stop_side_by_side(servers: list[FakeOpenAIServer | InMemoryOTLPCollector]) -> None:
+    """Stop the servers together: each one's shutdown waits a tenth of a second (uvicorn's), not one after another."""
+    stoppers = [threading.Thread(target=server.stop, name="server-stop") for server in servers]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join()
 
 
 def _in_trace(item: CollectedLogRecord, trace_id: int) -> bool:
