@@ -113,7 +113,7 @@ class _ServiceApp:
     def __init__(self, service: RecordingService) -> None:
         self.service = service
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         body = bytearray()
