@@ -139,7 +139,7 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     convention = get_convention(settings.convention)
     with contextlib.ExitStack() as stack:
         recorder = None
-        if args.force or not all(_golden_exists(settings, library, name) for name in names):
+        if _may_record(settings, library, names, args.force):
             recorder = stack.enter_context(SpanRecorder(settings).start_in_background())
         for name in names:
             library.load(name)  # fail on an unknown or broken cassette before recording anything
@@ -161,6 +161,16 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     summary += f", {skipped} not covered by {convention.name}" if skipped else ""
     print(f"{summary}, {elapsed:.2f} s in total", file=out)
     return 0
+
+
+def _may_record(settings: Settings, library, names: list[str], force: bool) -> bool:
+    """Whether to start the proxy before the cassettes are checked: every name is a file, and a golden is due."""
+    try:
+        if not all(library.path(name).is_file() for name in names):
+            return False  # loading it fails, with suggestions: no proxy for nothing
+    except TestOpenInferenceError:
+        return False
+    return force or not all(_golden_exists(settings, library, name) for name in names)
 
 
 def _golden_exists(settings: Settings, library, name: str) -> bool:

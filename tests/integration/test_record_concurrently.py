@@ -91,3 +91,16 @@ def test_the_golden_lock_is_held_only_while_writing(tmp_path: Path):
         worker.join(30)
     assert results and results[0].recorded
     assert (tmp_path / "chat-basic.json").exists()
+
+
+def test_an_unknown_name_fails_before_any_proxy_starts(tmp_path: Path, monkeypatch):
+    from testopeninference.recorder.session import SpanRecorder
+
+    started = []
+    monkeypatch.setattr(SpanRecorder, "start_in_background", lambda self: started.append(self) or self)
+    out, err = StringIO(), StringIO()
+    code = main(["record", "--cassettes-dir", str(CASSETTES), "--spans-dir", str(tmp_path), "chat-basic",
+                 "chat-basik"], out=out, err=err)
+    assert code == 1
+    assert "Did you mean: chat-basic" in err.getvalue()
+    assert started == []
