@@ -164,21 +164,23 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _may_record(settings: Settings, library, names: list[str], force: bool) -> bool:
-    """Whether to start the proxy before the cassettes are checked: every name is a file, and a golden is due."""
+    """Whether to start the proxy before the cassettes are checked: every name is a file, and a golden is due
+    (with ``force``, or missing and covered by the convention; only those few cassettes are read here)."""
     try:
         if not all(library.path(name).is_file() for name in names):
             return False  # loading it fails, with suggestions: no proxy for nothing
+        if force:
+            return True
+        convention = get_convention(settings.convention)
+        missing = [name for name in names if not _golden_exists(settings, library, name)]
+        return any(not convention.why_not_covered(name, endpoint_of(library.load(name))) for name in missing)
     except TestOpenInferenceError:
-        return False
-    return force or not all(_golden_exists(settings, library, name) for name in names)
+        return False  # a broken cassette: checking them all says which
 
 
 def _golden_exists(settings: Settings, library, name: str) -> bool:
-    """Whether the golden is there (the user's own or the packaged one); an unknown name counts as missing."""
-    try:
-        return layers.golden_location(settings, get_convention(settings.convention), library.path(name)).path.exists()
-    except TestOpenInferenceError:  # a bad name: loading it says so, with suggestions
-        return False
+    """Whether the golden is there (the user's own or the packaged one)."""
+    return layers.golden_location(settings, get_convention(settings.convention), library.path(name)).path.exists()
 
 
 def _record_all(recorder: SpanRecorder, todo: list[str], force: bool, out: TextIO) -> int:

@@ -104,3 +104,15 @@ def test_an_unknown_name_fails_before_any_proxy_starts(tmp_path: Path, monkeypat
     assert code == 1
     assert "Did you mean: chat-basic" in err.getvalue()
     assert started == []
+
+
+def test_nothing_due_starts_no_proxy_even_with_uncovered_cassettes(tmp_path: Path, monkeypatch):
+    from testopeninference.recorder.session import SpanRecorder
+
+    started = []
+    monkeypatch.setattr(SpanRecorder, "start_in_background", lambda self: started.append(self) or self)
+    out, err = StringIO(), StringIO()
+    code = main(["record", "--convention", "otel-genai", "--spans-dir", str(tmp_path)], out=out, err=err)
+    assert code == 0, err.getvalue()
+    assert "0 recorded" in out.getvalue() and "not covered by otel-genai" in out.getvalue()
+    assert started == []
