@@ -109,10 +109,16 @@ def test_an_unknown_name_fails_before_any_proxy_starts(tmp_path: Path, monkeypat
 def test_nothing_due_starts_no_proxy_even_with_uncovered_cassettes(tmp_path: Path, monkeypatch):
     from testopeninference.recorder.session import SpanRecorder
 
+    import shutil
+
+    from tests.helpers import SPANS
+
+    shutil.copytree(SPANS / "otel-genai", tmp_path / "otel-genai")  # every covered golden is there
     started = []
     monkeypatch.setattr(SpanRecorder, "start_in_background", lambda self: started.append(self) or self)
     out, err = StringIO(), StringIO()
-    code = main(["record", "--convention", "otel-genai", "--spans-dir", str(tmp_path)], out=out, err=err)
+    code = main(["record", "--convention", "otel-genai", "--cassettes-dir", str(CASSETTES), "--spans-dir",
+                 str(tmp_path)], out=out, err=err)
     assert code == 0, err.getvalue()
     assert "0 recorded" in out.getvalue() and "not covered by otel-genai" in out.getvalue()
     assert started == []
