@@ -25,7 +25,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder import request as proxy_request
 from testopeninference.recorder.backends import ProxyBackend, create_backend, tail
-from testopeninference.recorder.cassette import CassetteLibrary, RecordedRequest
+from testopeninference.recorder.cassette import Cassette, CassetteLibrary, RecordedRequest
 from testopeninference.recorder.collector import CollectedLogRecord, CollectedSpan, InMemoryOTLPCollector
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import get_convention
@@ -314,15 +314,18 @@ class SpanRecorder:
     def _take_span(self, cassette: str, trace_id: int) -> tuple[Span, list[CollectedLogRecord]]:
         """This request's span from the convention's scope, and the log records that belong to it."""
         scope = self.convention.scope_name
-        found = self._collector.wait_for(belongs_to(trace_id, scope), self.settings.span_timeout)
-        self._collector.remove(belongs_to(trace_id))
-        records = [item for item in self._collector.log_records() if _in_trace(item, trace_id)]
-        self._collector.remove_log_records(lambda item: _in_trace(item, trace_id))
+        collector, backend = self._collector, self._backend
+        if collector is None or backend is None:
+            raise RecordingError(f"cassette {cassette!r}: the recorder is not started (call start() first)")
+        found = collector.wait_for(belongs_to(trace_id, scope), self.settings.span_timeout)
+        collector.remove(belongs_to(trace_id))
+        records = [item for item in collector.log_records() if _in_trace(item, trace_id)]
+        collector.remove_log_records(lambda item: _in_trace(item, trace_id))
         if not found:
             raise SpanTimeoutError(
                 f"no span from instrumentation scope {scope!r} arrived for cassette {cassette!r} within "
                 f"{self.settings.span_timeout:g} s (set TESTOPENINFERENCE_SPAN_TIMEOUT to wait longer). "
-                f"Proxy output:\n{tail(self._backend.logs())}"
+                f"Proxy output:\n{tail(backend.logs())}"
             )
         if len(found) > 1:
             raise RecordingError(
@@ -372,6 +375,6 @@ def belongs_to(trace_id: int, scope_name: str | None = None) -> Callable[[Collec
     return predicate
 
 
-def _recorded_statuses(cassette) -> set[int]:
+def _recorded_statuses(cassette: Cassette) -> set[int]:
     return {interaction.response.code for interaction in cassette.interactions}
 

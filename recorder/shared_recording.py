@@ -26,8 +26,9 @@ from typing import Any, Callable
 import httpx
 
 import testopeninference.errors as errors
+from testopeninference.errors import ClientGoneError, RequestError
 from testopeninference.recorder.config import RecordMode, Settings
-from testopeninference.recorder.loopback import BackgroundServer, ClientGone, RequestError, header, receive_body
+from testopeninference.recorder.loopback import BackgroundServer, header, receive_body
 from testopeninference.recorder.session import RecordResult, SpanRecorder
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -48,8 +49,9 @@ def _request_for(settings: Settings, cassette: str, force: bool) -> dict[str, An
             "fingerprint": fingerprint(settings)}
 
 
-class SettingsDiffer(Exception):
-    """The service would record with other settings than the worker's: the worker records itself."""
+class _SettingsDiffer(Exception):
+    """The service would record with other settings than the worker's: the worker records itself (control flow
+    inside this module, never raised to a caller)."""
 
 
 class RecordingService(BackgroundServer):
@@ -78,7 +80,7 @@ class RecordingService(BackgroundServer):
         settings = Settings.from_env(convention=request["convention"], cassettes_dir=request["cassettes_dir"],
                                      spans_dir=request["spans_dir"], record_mode=RecordMode.NONE)
         if fingerprint(settings) != request["fingerprint"]:
-            raise SettingsDiffer()
+            raise _SettingsDiffer()
         key = (settings, str(request["cassette"]))
         with self._lock:
             if settings not in self._recorders:
@@ -127,11 +129,11 @@ class _ServiceApp:
             result = await asyncio.to_thread(self.service.record, request)
             status, answer = 200, {"cassette": result.cassette, "path": str(result.path),
                                    "recorded": result.recorded, "seconds": result.seconds}
-        except ClientGone:
+        except ClientGoneError:
             return
         except RequestError as error:
             status, answer = error.status, {"error": {"type": "RecordingError", "message": str(error)}}
-        except SettingsDiffer:
+        except _SettingsDiffer:
             status, answer = 409, {"error": {"type": "SettingsDiffer", "message": "settings differ"}}
         except errors.TestOpenInferenceError as error:
             status, answer = 500, {"error": {"type": type(error).__name__, "message": str(error)}}
@@ -160,7 +162,7 @@ class RemoteRecorder:
         if self._local is None:
             try:
                 return self._record_remotely(cassette, force)
-            except SettingsDiffer:
+            except _SettingsDiffer:
                 self._local = self._make_local(self.settings)
         return self._local.record(cassette, force=force)
 
@@ -174,7 +176,7 @@ class RemoteRecorder:
             ) from None
         answer = response.json()
         if response.status_code == 409:
-            raise SettingsDiffer()
+            raise _SettingsDiffer()
         if response.status_code != 200:
             raise _error_named(answer["error"]["type"])(answer["error"]["message"])
         return RecordResult(answer["cassette"], Path(answer["path"]), answer["recorded"], answer["seconds"])
