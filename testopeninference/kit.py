@@ -25,7 +25,8 @@ from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingReques
 from testopeninference.recorder.request import ProxyReply, transmit
 from testopeninference.errors import ConfigurationError, SpanTimeoutError
 from testopeninference.gateway_request import Adapt, GatewayRequest, content_of, prefix_model, request_of
-from testopeninference.span_selection import in_trace, pick_one, candidates, unrelated_line
+from testopeninference.span_selection import (announce_pick, candidates, in_trace, pick_of, pick_one,
+                                              unrelated_line)
 from testopeninference.trace_context import TraceParent, new_traceparent, parse_traceparent
 
 __all__ = ["FakeOpenAI", "GatewayReply", "GatewayRequest", "OTLPCollector", "ReplayError", "SentTraces",
@@ -172,12 +173,16 @@ class OTLPCollector:
         """THE LLM or embedding span of a trace (see ``span_selection``), or the one span named ``name``.
 
         Waits up to ``timeout`` s for a candidate; none, or several, is a ``SpanSelectionError`` that
-        lists the spans of the trace and the unrelated ones.
+        lists the spans of the trace and the unrelated ones. The pick is announced (``span_selection.on_pick``):
+        the pytest plugin shows it in the test's report.
         """
         trace_id = _checked_trace_id(trace_id)
         self.sent.add(trace_id)
         self.collector.wait_for(lambda item: in_trace(item, trace_id) and bool(candidates([item], name)), timeout)
-        return pick_one(self.trace(trace_id), trace_id, name, self.unrelated_spans())
+        trace_spans = self.trace(trace_id)
+        picked = pick_one(trace_spans, trace_id, name, self.unrelated_spans())
+        announce_pick(pick_of(trace_spans, picked, trace_id, name))
+        return picked
 
     def clear(self) -> None:
         self.collector.clear()

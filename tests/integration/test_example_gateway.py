@@ -11,9 +11,15 @@ health-check span of its own. It is started once, with
 
 Each test sends a cassette in a trace of its own (``send_cassette`` returns
 its ``trace_id``), picks THE LLM span of that trace with ``llm_span`` and
-compares it with the golden. The gateway runs with ``--keep-headers`` (so the
-fake server knows the cassette by its header) and ``--no-stream-default`` (so
-the request upstream is the cassette's).
+compares it with the golden as a gateway's span (``gateway=True``).
+
+The gateway behaves as it would in production: it drops ``X-Cassette-Name``
+(the fake server attributes each request by a unique body match) and adds
+``"stream": false`` (tolerated by name). In a gateway's own repository that is
+``ignore-body-keys = ["stream"]`` in ``[tool.testopeninference]``; here, where
+one pyproject serves every test, this module defines its own session-scoped
+``fake_openai`` with ``ignore_body_keys=["stream"]``: the plugin's refusal
+check and its summary of tolerated keys use it like the plugin's own.
 """
 
 from __future__ import annotations
@@ -30,19 +36,28 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference import assert_span_equal
 from testopeninference.errors import SpanSelectionError
-from testopeninference.kit import prefix_model, send_cassette
+from testopeninference.kit import FakeOpenAI, prefix_model, send_cassette
+from testopeninference.recorder.config import Settings
 from testopeninference.trace_context import assert_trace_propagated, new_traceparent, trace_problems
 from tests.helpers import PROJECT
 from tests.integration.example_gateway import GATEWAY, running_gateway
 
 CASSETTES = ["chat-basic", "chat-streaming", "chat-tools", "chat-bad-request", "completion-basic", "embeddings-basic"]
-GATEWAY_ARGS = ("--keep-headers", "--no-stream-default")
+TOLERATED = ["stream"]  # the gateway adds "stream": false
 THROUGH_THE_GATEWAY = dict(path_prefix="/openai", adapt=prefix_model("gw::"))
 
 
 @pytest.fixture(scope="session")
+def fake_openai(span_settings: Settings):
+    """This module's upstream: the plugin's fixture, tolerating the ``"stream": false`` the gateway adds."""
+    server = FakeOpenAI(*span_settings.cassette_dirs, ignore_body_keys=TOLERATED).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def gateway(fake_openai, otlp_collector_session):
-    with running_gateway(fake_openai.base_url, otlp_collector_session.endpoint, *GATEWAY_ARGS) as url:
+    with running_gateway(fake_openai.base_url, otlp_collector_session.endpoint) as url:
         yield url
 
 
@@ -50,7 +65,7 @@ def gateway(fake_openai, otlp_collector_session):
 def test_gateway_llm_span_matches_golden(gateway, fake_openai, otlp_collector_session, golden_span, cassette):
     reply = send_cassette(gateway, fake_openai.cassette(cassette), **THROUGH_THE_GATEWAY)
     exported = otlp_collector_session.llm_span(reply.trace_id)
-    assert_span_equal(golden_span(cassette), exported.span, golden=f"spans/{cassette}.json")
+    assert_span_equal(golden_span(cassette), exported.span, gateway=True, golden=cassette)
 
 
 def test_each_request_is_three_spans_in_the_callers_trace_and_health_checks_are_kept_apart(
@@ -61,7 +76,8 @@ def test_each_request_is_three_spans_in_the_callers_trace_and_health_checks_are_
     assert kinds == [("SPAN_KIND_INTERNAL", "ChatCompletion"), ("SPAN_KIND_INTERNAL", "route"),
                      ("SPAN_KIND_SERVER", "POST /openai/v1/chat/completions")]
     unrelated = otlp_collector_session.unrelated_spans()
-    assert "GET /health" in {item.span.name for item in unrelated}  # the fixture's readiness probe
+    # the fixture's readiness probe, and the gateway's model listing at start-up
+    assert {"GET /health", "AsyncPage[Model]"} <= {item.span.name for item in unrelated}
     assert reply.trace_id not in {item.span.trace_id.hex() for item in unrelated}
 
 
@@ -119,8 +135,7 @@ def test_trace_check_names_the_missing_link(gateway, fake_openai, otlp_collector
 
 
 def test_trace_check_catches_a_gateway_that_does_not_propagate(fake_openai, otlp_collector_session):
-    with running_gateway(fake_openai.base_url, otlp_collector_session.endpoint, *GATEWAY_ARGS,
-                         "--no-propagate") as url:
+    with running_gateway(fake_openai.base_url, otlp_collector_session.endpoint, "--no-propagate") as url:
         reply = send_cassette(url, fake_openai.cassette("chat-basic"), **THROUGH_THE_GATEWAY)
         exported = otlp_collector_session.llm_span(reply.trace_id)
         trace = otlp_collector_session.wait_for_spans(3, trace_id=reply.trace_id)
@@ -140,17 +155,18 @@ def test_llm_span_with_no_candidate_lists_the_trace(gateway, fake_openai, otlp_c
     assert f"expected exactly one span named 'no-such-span' in trace {reply.trace_id}, found no" in message
     assert "'CreateEmbeddings' kind=SPAN_KIND_INTERNAL scope=openinference.instrumentation.openai" in message
     assert "'POST /openai/v1/embeddings' kind=SPAN_KIND_SERVER scope=example.gateway" in message
-    assert "arrived outside the traces sent (kept apart): GET /health" in message
+    # the gateway's start-up model listing and its health checks, each in a trace of its own
+    assert "arrived outside the traces sent (kept apart): AsyncPage[Model], GET /health" in message
 
 
 def test_gateway_exporting_over_grpc(fake_openai, otlp_collector_session, golden_span):
     endpoint = otlp_collector_session.grpc_endpoint
-    if endpoint is None:
-        pytest.skip("this collector has no OTLP/gRPC receiver (InMemoryOTLPCollector.grpc_endpoint) yet")
-    with running_gateway(fake_openai.base_url, endpoint, *GATEWAY_ARGS, protocol="grpc") as url:
+    assert endpoint is not None and endpoint.startswith("http://127.0.0.1:")
+    with running_gateway(fake_openai.base_url, endpoint, protocol="grpc") as url:
         reply = send_cassette(url, fake_openai.cassette("chat-basic"), **THROUGH_THE_GATEWAY)
         exported = otlp_collector_session.llm_span(reply.trace_id)
-    assert_span_equal(golden_span("chat-basic"), exported.span, golden="spans/chat-basic.json")
+        assert len(otlp_collector_session.wait_for_spans(3, trace_id=reply.trace_id)) == 3
+    assert_span_equal(golden_span("chat-basic"), exported.span, gateway=True, golden="chat-basic")
 
 
 def test_the_gateway_dies_with_the_process_that_started_it(fake_openai, otlp_collector_session):
