@@ -62,11 +62,13 @@ def body(recorded: RecordedRequest, incoming: IncomingRequest) -> None:
 
 
 class BodyMismatch(AssertionError):
-    """The body matcher's failure, with the differing keys in ``ignore_body_keys`` form (``tools.*.strict``)."""
+    """The body matcher's failure, with the differing keys in ``ignore_body_keys`` form (``tools.*.strict``);
+    ``whole`` when the bodies differ as wholes (nothing in common to name a key by)."""
 
-    def __init__(self, message: str, keys: tuple[str, ...]) -> None:
+    def __init__(self, message: str, keys: tuple[str, ...], whole: bool = False) -> None:
         super().__init__(message)
         self.keys = keys
+        self.whole = whole
 
 
 def _compare_bodies(recorded: RecordedRequest, incoming: IncomingRequest, ignored: Sequence[tuple[str, ...]]) -> None:
@@ -81,7 +83,7 @@ def _compare_bodies(recorded: RecordedRequest, incoming: IncomingRequest, ignore
         expected, actual = without_keys(expected, ignored), without_keys(actual, ignored)
     differences, keys = _body_differences(expected, actual)
     if differences:
-        raise BodyMismatch("body: " + "; ".join(differences), keys)
+        raise BodyMismatch("body: " + "; ".join(differences), keys, whole=not keys)
 
 
 DEFAULT_MATCH_ON = ("method", "path", "body")
@@ -96,6 +98,7 @@ class MatchResult:
 
     differences: tuple[str, ...] = ()
     body_keys: tuple[str, ...] = ()
+    whole_body: bool = False  # the bodies differ as wholes: the farthest a body can be
 
     def __bool__(self) -> bool:
         return bool(self.differences)
@@ -127,15 +130,17 @@ class RequestMatcher:
         """What differs between a recorded and an incoming request (falsy when they match)."""
         differences: list[str] = []
         keys: tuple[str, ...] = ()
+        whole = False
         for matcher in self._matchers:
             try:
                 matcher(recorded, incoming)
             except BodyMismatch as error:
                 differences.append(str(error))
                 keys += error.keys
+                whole = whole or error.whole
             except AssertionError as error:
                 differences.append(str(error))
-        return MatchResult(tuple(differences), keys)
+        return MatchResult(tuple(differences), keys, whole)
 
 
 def mismatches(recorded: RecordedRequest, incoming: IncomingRequest, match_on: MatchOn = DEFAULT_MATCH_ON) -> list[str]:

@@ -11,7 +11,8 @@
   ``OTEL_EXPORTER_OTLP_PROTOCOL`` = ``http/protobuf``, the default, or ``grpc``):
   a SERVER span for the HTTP request, child of the caller's ``traceparent``; an
   INTERNAL ``route`` span under it; and the OpenInference instrumentor's LLM span,
-  also under the server span (a grandchild of the caller's span);
+  also under the server span (a grandchild of the caller's span); an upstream error
+  sets the server span's status in the gateway's own words (``upstream returned 400: ...``);
 - sends the trace context upstream (W3C ``traceparent``);
 - exports one span of its own trace on every ``GET /health``, as gateways' health checks do;
 - asks its upstream for ``GET /v1/models`` at start-up (printing how many models it found), and serves
@@ -155,6 +156,9 @@ def create_app(provider: Any, keep_headers: bool, stream_default: bool, propagat
                 _detach(token)
         except openai.APIStatusError as error:
             server.set_attribute("http.response.status_code", error.status_code)
+            # worded the gateway's way, as gateways do: not the SDK's "Error code: 400 - {...}"
+            server.set_status(trace.Status(trace.StatusCode.ERROR,
+                                           f"upstream returned {error.status_code}: {error.type or 'error'}"))
             server.end()
             return Response(error.response.content, error.status_code, media_type="application/json")
         except (openai.APIError, ValueError, TypeError) as error:
