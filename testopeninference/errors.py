@@ -17,7 +17,8 @@
      │    └── UnknownMatcherError
      ├── SpanMismatchError (AssertionError)
      │    └── SpanSelectionError
-     └── InvalidOTLPError (ValueError)
+     ├── InvalidOTLPError (ValueError)
+     └── GatewayUnreachableError (ConnectionError)
 
 Each message says what failed, where, and what to do next.
 """
@@ -99,3 +100,7 @@ class InvalidOTLPError(TestOpenInferenceError, ValueError):
 
 class SpanSelectionError(SpanMismatchError):
     """A trace holds no span, or several, where a test asked for exactly one (such as its LLM span)."""
+
+
+class GatewayUnreachableError(TestOpenInferenceError, ConnectionError):
+    """``send_cassette`` (or ``testopeninference send``) could not reach the gateway or read its reply."""

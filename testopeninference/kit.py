@@ -23,7 +23,7 @@ from testopeninference.recorder.collector import CollectedSpan, InMemoryOTLPColl
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, MatchOn
 from testopeninference.recorder.request import ProxyReply, transmit
-from testopeninference.errors import ConfigurationError, SpanTimeoutError
+from testopeninference.errors import ConfigurationError, GatewayUnreachableError, SpanTimeoutError
 from testopeninference.gateway_request import Adapt, GatewayRequest, content_of, prefix_model, request_of
 from testopeninference.span_selection import (announce_pick, candidates, in_trace, pick_of, pick_one,
                                               unrelated_line)
@@ -234,13 +234,21 @@ def send_cassette(
         request = adapt(request)
     SENT_TRACES.add(caller.trace_id)
     url = f"{gateway_url.rstrip('/')}{request.path}" + (f"?{request.query}" if request.query else "")
-    with httpx.Client() as client:
-        if request.multipart:
-            files = {key: (path.name, path.read_bytes()) for key, path in cassette.form_files().items()}
-            reply = transmit(client, request.method, url, request.headers, timeout, data=request.form, files=files)
-        else:
-            sent_headers = {"Content-Type": "application/json", **request.headers}
-            reply = transmit(client, request.method, url, sent_headers, timeout, content=content_of(request, cassette))
+    try:
+        with httpx.Client() as client:
+            if request.multipart:
+                files = {key: (path.name, path.read_bytes()) for key, path in cassette.form_files().items()}
+                reply = transmit(client, request.method, url, request.headers, timeout, data=request.form,
+                                 files=files)
+            else:
+                sent_headers = {"Content-Type": "application/json", **request.headers}
+                reply = transmit(client, request.method, url, sent_headers, timeout,
+                                 content=content_of(request, cassette))
+    except httpx.TransportError as error:
+        raise GatewayUnreachableError(
+            f"cassette {cassette.name}: {request.method} {url} failed ({type(error).__name__}: {error or 'no reply'}); "
+            f"is the gateway running at {gateway_url}, and does it answer within {timeout:g} s?"
+        ) from None
     return GatewayReply(reply.status, reply.body, caller.trace_id, caller.header())
 
 

@@ -241,7 +241,7 @@ def test_a_gateway_error_compares_by_http_status_whoever_worded_it_and_full_show
     assert events_line.format(message) not in short and events_line.format(message[:55]).rstrip('"') in short[-1]
 
 
-def test_serve_save_spans_and_diff_as_processes_on_a_span_the_gateway_exported(tmp_path: Path):
+def test_serve_save_spans_send_and_diff_as_processes_on_a_span_the_gateway_exported(tmp_path: Path):
     saved = tmp_path / "saved"
     serve = subprocess.Popen(
         [sys.executable, "-m", "testopeninference", "serve", "--openai-port", "0", "--otlp-port", "0",
@@ -255,10 +255,15 @@ def test_serve_save_spans_and_diff_as_processes_on_a_span_the_gateway_exported(t
         addresses = {line[:19].strip(): line[20:].split()[0] for line in heading if line[19:20] == " "}
         assert addresses["tolerated body keys"] == "stream", heading
         with running_gateway(addresses["fake OpenAI server"], addresses["OTLP/gRPC receiver"], protocol="grpc") as url:
-            reply = send_cassette(url, FakeOpenAI(PROJECT / "cassettes").cassette("chat-basic"),
-                                  **THROUGH_THE_GATEWAY)
-        assert reply.status == 200, reply.body
-        span_file = saved / f"{reply.trace_id}-ChatCompletion.json"
+            sent = subprocess.run([sys.executable, "-m", "testopeninference", "send", "chat-basic", "--gateway", url,
+                                   "--path-prefix", "/openai", "--model-prefix", "gw::"],
+                                  cwd=PROJECT, capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent
+        lines = sent.stdout.splitlines()
+        assert lines[0] == "status      200 (the cassette's: 200)", sent.stdout
+        trace_id = lines[1].removeprefix("trace id    ")
+        assert json.loads("\n".join(lines[3:]))["object"] == "chat.completion"
+        span_file = saved / f"{trace_id}-ChatCompletion.json"
         for _ in range(400):
             if span_file.exists() or serve.poll() is not None:
                 break
@@ -267,7 +272,7 @@ def test_serve_save_spans_and_diff_as_processes_on_a_span_the_gateway_exported(t
         serve.send_signal(signal.SIGINT)
         out, err = serve.communicate(timeout=30)
     assert span_file.exists(), (heading, out, err)
-    assert sum(path.name.startswith(reply.trace_id) for path in saved.iterdir()) == 3, sorted(saved.iterdir())
+    assert sum(path.name.startswith(trace_id) for path in saved.iterdir()) == 3, sorted(saved.iterdir())
     same = subprocess.run([sys.executable, "-m", "testopeninference", "diff", "--gateway", "chat-basic",
                            str(span_file)], cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert (same.returncode, same.stdout.splitlines()[-1]) == (0, "spans match"), same
