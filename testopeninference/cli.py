@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)  # bounded runs, for tests
 
     send = _command(commands, "send", _send, "send a cassette's request to a gateway, in a trace of its own")
-    send.description += (" Prints the status, the trace id to find its spans by (serve --save-spans names files by "
-                         "it) and the reply; exits 1 when the status is not the cassette's.")
+    send.description = (f"{send.description} Prints the status, the trace id to find its spans by (serve "
+                        "--save-spans names files by it) and the reply; exits 1 when the status is not the cassette's.")
     send.add_argument("name", metavar="NAME", help="cassette name")
     send.add_argument("--gateway", required=True, metavar="URL", help="the gateway's address, e.g. http://127.0.0.1:8080")
     send.add_argument("--path-prefix", default="", metavar="PREFIX", help="before the cassette's path: /openai")
@@ -333,7 +333,8 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
                 raise ConfigurationError(
                     f"cannot listen on {args.host}:{port} ({reason}); choose other ports (this one with {option})."
                 ) from None
-        print(f"fake OpenAI server  {fake.base_url}/v1   (send X-Cassette-Name: <cassette>)", file=out)
+        print(f"fake OpenAI server  {fake.base_url}/v1   (X-Cassette-Name: <cassette>, or a unique body match)",
+              file=out)
         print(f"OTLP collector      {collector.endpoint}   (OTEL_EXPORTER_OTLP_ENDPOINT)", file=out)
         print(f"tolerated body keys {', '.join(replayer.ignore_body_keys) or 'none'}   (--ignore-body-key)", file=out)
         if grpc_port is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+import weakref
 from typing import Callable, Generator, Iterator
 
 import pluggy
@@ -32,6 +33,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import CONVENTIONS
+from testopeninference.recorder.fake_openai import CassetteReplayer
 from testopeninference.recorder.matchers import parse_ignore_body_keys
 from testopeninference.compare import span_differences
 from testopeninference.errors import TestOpenInferenceError
@@ -130,6 +132,7 @@ _SESSION = pytest.StashKey[GoldenSession]()
 _FAKE_OPENAI = pytest.StashKey[FakeOpenAI]()
 _PICKS = pytest.StashKey[PickLog]()
 _TOLERATED = pytest.StashKey[dict[str, None]]()  # the body keys every fake_openai used by a test tolerated
+_CHECKED = pytest.StashKey["weakref.WeakKeyDictionary[CassetteReplayer, int]"]()  # refusals already reported
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -280,8 +283,12 @@ def _fail_on_refused_requests(request: pytest.FixtureRequest) -> Iterator[None]:
     fake = request.getfixturevalue("fake_openai")  # the plugin's, or one a conftest or test module defines
     request.config.stash.setdefault(_TOLERATED, {}).update(dict.fromkeys(fake.ignore_body_keys))
     replayer = fake.replayer
-    mark = replayer.refusal_count
+    # From where the last test using this server stopped looking: session fixtures (a gateway's start-up)
+    # are set up before this per-test fixture, and their refusals belong to the first test that needs them.
+    checked = request.config.stash.setdefault(_CHECKED, weakref.WeakKeyDictionary())
+    mark = checked.get(replayer, 0)
     yield
+    checked[replayer] = replayer.refusal_count
     refused = replayer.errors_since(mark)
     if refused:
         lines = "\n".join(f"  {error.describe()}" for error in refused)
