@@ -106,6 +106,7 @@ class GoldenSession:
             self.check_error = str(error)
         return exitstatus
 
+
 class PickLog:
     """The spans picked during the running test (``llm_span``), for a section of its report."""
 
