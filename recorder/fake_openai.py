@@ -332,12 +332,12 @@ class CassetteReplayer:
         return ReplayResponse(status, [("Content-Type", content_type)], (body,))
 
 
-def _distance(result: MatchResult) -> tuple[int, int, int]:
+def _distance(result: MatchResult) -> tuple[int, bool, int, int]:
     """How far a cassette is from a request: failing matchers other than the body's (method, path), then
-    differing body keys, then how much text it takes to say what differs (an added key reads shorter than a
-    changed message)."""
+    bodies that differ as wholes (no key in common to name), then differing body keys, then how much text it
+    takes to say what differs (an added key reads shorter than a changed message)."""
     others = sum(not line.startswith("body: ") for line in result.differences)
-    return others, len(result.body_keys), sum(map(len, result.differences))
+    return others, result.whole_body, len(result.body_keys), sum(map(len, result.differences))
 
 
 _TOO_DEEP = "the request's JSON body nests too deeply to compare"

@@ -73,7 +73,7 @@ def _compare_bodies(recorded: RecordedRequest, incoming: IncomingRequest, ignore
         expected, actual = without_keys(expected, ignored), without_keys(actual, ignored)
     differences, keys = _body_differences(expected, actual)
     if differences:
-        raise BodyMismatchError("body: " + "; ".join(differences), keys)
+        raise BodyMismatchError("body: " + "; ".join(differences), keys, whole=not keys)
 
 
 DEFAULT_MATCH_ON = ("method", "path", "body")
@@ -88,6 +88,7 @@ class MatchResult:
 
     differences: tuple[str, ...] = ()
     body_keys: tuple[str, ...] = ()
+    whole_body: bool = False  # the bodies differ as wholes: the farthest a body can be
 
     def __bool__(self) -> bool:
         return bool(self.differences)
@@ -119,15 +120,17 @@ class RequestMatcher:
         """What differs between a recorded and an incoming request (falsy when they match)."""
         differences: list[str] = []
         keys: tuple[str, ...] = ()
+        whole = False
         for matcher in self._matchers:
             try:
                 matcher(recorded, incoming)
             except BodyMismatchError as error:
                 differences.append(str(error))
                 keys += error.keys
+                whole = whole or error.whole
             except AssertionError as error:
                 differences.append(str(error))
-        return MatchResult(tuple(differences), keys)
+        return MatchResult(tuple(differences), keys, whole)
 
 
 def mismatches(recorded: RecordedRequest, incoming: IncomingRequest, match_on: MatchOn = DEFAULT_MATCH_ON) -> list[str]:

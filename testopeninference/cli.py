@@ -41,6 +41,7 @@ from testopeninference.catalogue import endpoint_of
 from testopeninference.compare import compare_spans, plain_value
 from testopeninference.goldens import golden_location
 from testopeninference.conform.command import add_arguments as add_conform_arguments, run_conform
+from testopeninference.kit import prefix_model, send_cassette
 from testopeninference.errors import ConfigurationError, ConformUsageError, GatewayProcessError, TestOpenInferenceError
 from testopeninference.span_input import as_span
 from testopeninference.status import golden_statuses, orphaned_goldens
@@ -134,6 +135,15 @@ def _add_serve(commands: Subcommands) -> None:
     )
     serve.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)  # bounded runs, for tests
 
+    send = _command(commands, "send", _send, "send a cassette's request to a gateway, in a trace of its own")
+    send.description = (f"{send.description} Prints the status, the trace id to find its spans by (serve "
+                        "--save-spans names files by it) and the reply; exits 1 when the status is not the cassette's.")
+    send.add_argument("name", metavar="NAME", help="cassette name")
+    send.add_argument("--gateway", required=True, metavar="URL", help="the gateway's address, e.g. http://127.0.0.1:8080")
+    send.add_argument("--path-prefix", default="", metavar="PREFIX", help="before the cassette's path: /openai")
+    send.add_argument("--model-prefix", default="", metavar="PREFIX", help="before the model's name: gw::")
+    send.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'", help="an extra header")
+    send.add_argument("--timeout", type=float, default=30.0, help="seconds for the whole reply (default 30)")
 
 def _add_conform(commands: Subcommands) -> None:
     conform = _command(commands, "conform", _conform,
@@ -397,7 +407,8 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
                 raise ConfigurationError(
                     f"cannot listen on {args.host}:{port} ({reason}); choose other ports (this one with {option})."
                 ) from None
-        print(f"fake OpenAI server  {fake.base_url}/v1   (send X-Cassette-Name: <cassette>)", file=out)
+        print(f"fake OpenAI server  {fake.base_url}/v1   (X-Cassette-Name: <cassette>, or a unique body match)",
+              file=out)
         print(f"OTLP collector      {collector.endpoint}   (OTEL_EXPORTER_OTLP_ENDPOINT)", file=out)
         print(f"tolerated body keys {', '.join(replayer.ignore_body_keys) or 'none'}   (--ignore-body-key)", file=out)
         if grpc_port is not None:
@@ -408,6 +419,28 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         print("Ctrl-C to stop.", file=out, flush=True)
         _report_spans(collector, out, args.seconds, saver)
     return 0
+
+
+def _send(args: argparse.Namespace, out: TextIO) -> int:
+    """``send_cassette`` from the shell; exit 1 when the gateway's status is not the one the cassette recorded."""
+    cassette = cassette_library(_settings(args)).load(args.name)
+    headers = dict(_header(text) for text in args.header)
+    adapt = prefix_model(args.model_prefix) if args.model_prefix else None
+    reply = send_cassette(args.gateway, cassette, headers=headers, path_prefix=args.path_prefix, adapt=adapt,
+                          timeout=args.timeout)
+    recorded = cassette.interactions[0].response.code
+    print(f"status      {reply.status} (the cassette's: {recorded})", file=out)
+    print(f"trace id    {reply.trace_id}", file=out)
+    print(f"traceparent {reply.traceparent}", file=out)
+    print(reply.body, file=out)
+    return 0 if reply.status == recorded else 1
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise ConfigurationError(f"--header {text!r} is not 'NAME: VALUE'; write e.g. --header 'X-Tenant: blue'.")
+    return name.strip(), value.strip()
 
 
 def _span_saver(directory: Path | None) -> SpanSaver | None:

@@ -26,7 +26,8 @@
      ├── BodyMismatchError (AssertionError)
      ├── RequestError
      ├── ClientGoneError
-     └── GatewayProcessError
+     ├── GatewayProcessError
+     └── GatewayUnreachableError (ConnectionError)
 
 Each message says what failed, where, and what to do next; a "what to do" that several messages give is
 kept once, at the end of this module (``record_command``, ``REINSTALL_HINT``, ``repair_hint``, ...).
@@ -153,9 +154,10 @@ class BodyMismatchError(TestOpenInferenceError, AssertionError):
 
     An ``AssertionError``, as every matcher's failure is."""
 
-    def __init__(self, message: str, keys: tuple[str, ...]) -> None:
+    def __init__(self, message: str, keys: tuple[str, ...], whole: bool = False) -> None:
         super().__init__(message)
         self.keys = keys
+        self.whole = whole  # the bodies differ as wholes (nothing in common to name a key by)
 
 
 class RequestError(TestOpenInferenceError):
@@ -182,6 +184,10 @@ class InvalidBaselineError(ConformUsageError):
 class GatewayProcessError(TestOpenInferenceError):
     """The gateway under test (``conform --gateway-cmd``) did not get ready in time, or died; the message
     quotes its output."""
+
+
+class GatewayUnreachableError(TestOpenInferenceError, ConnectionError):
+    """``send_cassette`` (or ``testopeninference send``) could not reach the gateway or read its reply."""
 
 
 # What to do: each piece of advice that several messages give, written once.

@@ -23,9 +23,10 @@ from testopeninference.recorder.collector import CollectedSpan, InMemoryOTLPColl
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, MatchOn
 from testopeninference.recorder.request import ProxyReply, transmit
-from testopeninference.errors import ConfigurationError, SpanTimeoutError
+from testopeninference.errors import ConfigurationError, GatewayUnreachableError, SpanTimeoutError
 from testopeninference.gateway_request import Adapt, GatewayRequest, content_of, prefix_model, request_of
-from testopeninference.span_selection import in_trace, pick_one, candidates, unrelated_line
+from testopeninference.span_selection import (announce_pick, candidates, in_trace, pick_of, pick_one,
+                                              unrelated_line)
 from testopeninference.trace_context import TraceParent, new_traceparent, parse_traceparent
 
 __all__ = ["FakeOpenAI", "GatewayReply", "GatewayRequest", "OTLPCollector", "ReplayError", "SentTraces",
@@ -172,12 +173,16 @@ class OTLPCollector:
         """THE LLM or embedding span of a trace (see ``span_selection``), or the one span named ``name``.
 
         Waits up to ``timeout`` s for a candidate; none, or several, is a ``SpanSelectionError`` that
-        lists the spans of the trace and the unrelated ones.
+        lists the spans of the trace and the unrelated ones. The pick is announced (``span_selection.on_pick``):
+        the pytest plugin shows it in the test's report.
         """
         trace_id = _checked_trace_id(trace_id)
         self.sent.add(trace_id)
         self.collector.wait_for(lambda item: in_trace(item, trace_id) and bool(candidates([item], name)), timeout)
-        return pick_one(self.trace(trace_id), trace_id, name, self.unrelated_spans())
+        trace_spans = self.trace(trace_id)
+        picked = pick_one(trace_spans, trace_id, name, self.unrelated_spans())
+        announce_pick(pick_of(trace_spans, picked, trace_id, name))
+        return picked
 
     def clear(self) -> None:
         self.collector.clear()
@@ -229,13 +234,21 @@ def send_cassette(
         request = adapt(request)
     SENT_TRACES.add(caller.trace_id)
     url = f"{gateway_url.rstrip('/')}{request.path}" + (f"?{request.query}" if request.query else "")
-    with httpx.Client() as client:
-        if request.multipart:
-            files = {key: (path.name, path.read_bytes()) for key, path in cassette.form_files().items()}
-            reply = transmit(client, request.method, url, request.headers, timeout, data=request.form, files=files)
-        else:
-            sent_headers = {"Content-Type": "application/json", **request.headers}
-            reply = transmit(client, request.method, url, sent_headers, timeout, content=content_of(request, cassette))
+    try:
+        with httpx.Client() as client:
+            if request.multipart:
+                files = {key: (path.name, path.read_bytes()) for key, path in cassette.form_files().items()}
+                reply = transmit(client, request.method, url, request.headers, timeout, data=request.form,
+                                 files=files)
+            else:
+                sent_headers = {"Content-Type": "application/json", **request.headers}
+                reply = transmit(client, request.method, url, sent_headers, timeout,
+                                 content=content_of(request, cassette))
+    except httpx.TransportError as error:
+        raise GatewayUnreachableError(
+            f"cassette {cassette.name}: {request.method} {url} failed ({type(error).__name__}: {error or 'no reply'}); "
+            f"is the gateway running at {gateway_url}, and does it answer within {timeout:g} s?"
+        ) from None
     return GatewayReply(reply.status, reply.body, caller.trace_id, caller.header())
 
 

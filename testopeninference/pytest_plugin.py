@@ -13,21 +13,27 @@ session-scoped gateway, never emptied: select by trace id), ``otlp_collector``
 (the same collector, emptied for each test), ``golden_span`` (a golden by
 cassette name). While recording, each
 golden written is one line of progress, with a summary at the end; the
-session also warns about stale goldens at the end.
+session also warns about stale goldens at the end. Each span ``llm_span`` picks
+during a test is one line of a "testopeninference" section of that test's
+report (shown on failure and with ``-rA``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Callable, Iterator
+import threading
+import weakref
+from typing import Any, Callable, Generator, Iterator
 
+import pluggy
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import CONVENTIONS
+from testopeninference.recorder.fake_openai import CassetteReplayer
 from testopeninference.recorder.matchers import parse_ignore_body_keys
 from testopeninference.compare import span_differences
 from testopeninference.errors import TestOpenInferenceError, record_command
@@ -37,10 +43,12 @@ from testopeninference.goldens import (close_recorders, golden_span as _golden_s
 from testopeninference.goldens import use_recording_service
 from testopeninference.recorder.shared_recording import RecordingService
 from testopeninference.kit import FakeOpenAI, OTLPCollector
+from testopeninference.span_selection import SpanPick, on_pick
 from testopeninference.status import golden_statuses
 
 RECORD_CHOICES = ("missing", "all")
 IGNORE_BODY_KEYS_INI = "testopeninference_ignore_body_keys"
+REPORT_SECTION = "testopeninference"
 
 
 class GoldenSession:
@@ -100,6 +108,29 @@ class GoldenSession:
             self.check_error = str(error)
         return exitstatus
 
+
+class PickLog:
+    """The spans picked during the running test (``llm_span``), for a section of its report."""
+
+    def __init__(self) -> None:
+        self._picks: list[SpanPick] = []
+        self._lock = threading.Lock()
+        self.stop = on_pick(self._add)
+
+    def _add(self, pick: SpanPick) -> None:
+        with self._lock:
+            self._picks.append(pick)
+
+    def text(self) -> str:
+        """One line per pick so far in this test (setup included), empty when there were none."""
+        with self._lock:
+            return "\n".join(pick.describe() for pick in self._picks)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._picks.clear()
+
+
 _SESSION = pytest.StashKey[GoldenSession]()
 _FAKE_OPENAI = pytest.StashKey[FakeOpenAI]()
 _SERVICE = pytest.StashKey[RecordingService]()
@@ -125,6 +156,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     service = config.stash.get(_SERVICE, None)
     if service is not None:  # after every worker finished: their proxies go with it
         service.stop()
+
+
+_PICKS = pytest.StashKey[PickLog]()
+_TOLERATED = pytest.StashKey[dict[str, None]]()  # the body keys every fake_openai used by a test tolerated
+_CHECKED = pytest.StashKey["weakref.WeakKeyDictionary[CassetteReplayer, int]"]()  # refusals already reported
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -167,6 +203,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     golden = GoldenSession(options("record_spans"), options("span_convention"))
     golden.report_to(session.config)
     session.config.stash[_SESSION] = golden
+    session.config.stash[_PICKS] = PickLog()
+    session.config.stash[_TOLERATED] = {}
     try:
         ignore_body_keys(session.config)
     except TestOpenInferenceError as error:  # a malformed key: one usage error, not one per test
@@ -177,6 +215,32 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     golden = session.config.stash.get(_SESSION, None)
     if golden is not None:
         session.exitstatus = golden.finish(exitstatus)
+    picks = session.config.stash.get(_PICKS, None)
+    if picks is not None:
+        picks.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
+    """The spans picked so far in this test, as a "testopeninference" section of each of its reports."""
+    outcome = yield
+    picks = item.config.stash.get(_PICKS, None)
+    text = picks.text() if picks is not None else ""
+    if text:
+        outcome.get_result().sections.append((REPORT_SECTION, text))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, None]:
+    """Each test's picks start empty; picks between tests (a session fixture's teardown) belong to none."""
+    picks = item.config.stash.get(_PICKS, None)
+    if picks is not None:
+        picks.clear()
+    yield
+    if picks is not None:
+        picks.clear()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
@@ -190,8 +254,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
             terminalreporter.line(f"  {line}")
         terminalreporter.line(f"Re-record them with: {record_command('NAME ...')}")
     fake = config.stash.get(_FAKE_OPENAI, None)
-    if fake is not None and fake.ignore_body_keys:
-        keys = ", ".join(fake.ignore_body_keys)
+    tolerated = [*(fake.ignore_body_keys if fake is not None else ()), *config.stash.get(_TOLERATED, {})]
+    if tolerated:
+        keys = ", ".join(dict.fromkeys(tolerated))
         terminalreporter.write_line(f"testopeninference: request body keys the fake OpenAI server tolerated: {keys}")
     if golden and golden.check_error:
         terminalreporter.section("testopeninference: could not check goldens for staleness", yellow=True)
@@ -244,9 +309,15 @@ def _fail_on_refused_requests(request: pytest.FixtureRequest) -> Iterator[None]:
     if "fake_openai" not in request.fixturenames:
         yield
         return
-    replayer = request.getfixturevalue("fake_openai").replayer
-    mark = replayer.refusal_count
+    fake = request.getfixturevalue("fake_openai")  # the plugin's, or one a conftest or test module defines
+    request.config.stash.setdefault(_TOLERATED, {}).update(dict.fromkeys(fake.ignore_body_keys))
+    replayer = fake.replayer
+    # From where the last test using this server stopped looking: session fixtures (a gateway's start-up)
+    # are set up before this per-test fixture, and their refusals belong to the first test that needs them.
+    checked = request.config.stash.setdefault(_CHECKED, weakref.WeakKeyDictionary())
+    mark = checked.get(replayer, 0)
     yield
+    checked[replayer] = replayer.refusal_count
     refused = replayer.errors_since(mark)
     if refused:
         lines = "\n".join(f"  {error.describe()}" for error in refused)

@@ -9,7 +9,9 @@ OpenInference span kind, or the GenAI conventions' ``gen_ai.operation.name``
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+import dataclasses
+import threading
+from typing import Callable, Iterable, Sequence
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -31,12 +33,17 @@ def in_trace(item: CollectedSpan, trace_id: str) -> bool:
 
 def is_llm_span(span: Span) -> bool:
     """An OpenInference LLM or embedding span, or a span with a GenAI operation name."""
+    return _llm_marker(span) is not None
+
+
+def _llm_marker(span: Span) -> str | None:
+    """The attribute that makes ``span`` an LLM span, as ``key=value`` (None: it is not one)."""
     for attribute in span.attributes:
         if attribute.key == SPAN_KIND_KEY and attribute.value.string_value in LLM_SPAN_KINDS:
-            return True
+            return f"{SPAN_KIND_KEY}={attribute.value.string_value}"
         if attribute.key == GENAI_OPERATION_KEY and attribute.value.string_value:
-            return True
-    return False
+            return f"{GENAI_OPERATION_KEY}={attribute.value.string_value}"
+    return None
 
 
 def candidates(spans: Iterable[CollectedSpan], name: str | None = None) -> list[CollectedSpan]:
@@ -78,3 +85,48 @@ def pick_one(trace_spans: Sequence[CollectedSpan], trace_id: str, name: str | No
         f"expected exactly one {what} in trace {trace_id}, found {count}; the trace holds:\n"
         f"{describe(trace_spans)}\n{unrelated_line(unrelated)}; {advice}."
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanPick:
+    """One span ``llm_span`` picked, and how: shown in the pytest report of the test that picked it."""
+
+    trace_id: str
+    picked: CollectedSpan
+    how: str  # "by openinference.span.kind=LLM", "by name 'route'"
+    others: int  # the other spans of the trace received when it was picked
+
+    def describe(self) -> str:
+        span = self.picked.span
+        return (f"trace {self.trace_id}: picked {span.name!r} scope={self.picked.scope.name or '(none)'} "
+                f"kind={Span.SpanKind.Name(span.kind)} {self.how}; {self.others} other span(s) of the trace received")
+
+
+def pick_of(trace_spans: Sequence[CollectedSpan], picked: CollectedSpan, trace_id: str, name: str | None) -> SpanPick:
+    """What ``pick_one`` chose, described for the report."""
+    how = f"by name {name!r}" if name is not None else f"by {_llm_marker(picked.span)}"
+    return SpanPick(trace_id, picked, how, len(trace_spans) - 1)
+
+
+_pick_listeners: list[Callable[[SpanPick], None]] = []  # the pytest plugin's report of picked spans
+_pick_listeners_lock = threading.Lock()
+
+
+def on_pick(listener: Callable[[SpanPick], None]) -> Callable[[], None]:
+    """Call ``listener`` with each span picked in this process; returns the function that stops it."""
+    with _pick_listeners_lock:
+        _pick_listeners.append(listener)
+
+    def stop() -> None:
+        with _pick_listeners_lock:
+            if listener in _pick_listeners:
+                _pick_listeners.remove(listener)
+
+    return stop
+
+
+def announce_pick(pick: SpanPick) -> None:
+    with _pick_listeners_lock:
+        listeners = list(_pick_listeners)
+    for listener in listeners:
+        listener(pick)

@@ -11,17 +11,22 @@
   ``OTEL_EXPORTER_OTLP_PROTOCOL`` = ``http/protobuf``, the default, or ``grpc``):
   a SERVER span for the HTTP request, child of the caller's ``traceparent``; an
   INTERNAL ``route`` span under it; and the OpenInference instrumentor's LLM span,
-  also under the server span (a grandchild of the caller's span);
+  also under the server span (a grandchild of the caller's span); an upstream error
+  sets the server span's status in the gateway's own words (``upstream returned 400: ...``);
 - sends the trace context upstream (W3C ``traceparent``);
-- exports one span of its own trace on every ``GET /health``, as gateways' health checks do.
+- exports one span of its own trace on every ``GET /health``, as gateways' health checks do;
+- asks its upstream for ``GET /v1/models`` at start-up (printing how many models it found), and serves
+  ``GET /openai/v1/models`` and ``/openai/v1/models/{id}`` from the upstream;
+- with ``--llm-span-name NAME``, names the LLM span its own way, as gateways do.
 
-Run: ``python gateway.py [--port 8080] [--keep-headers] [--no-stream-default] [--no-propagate]``; it binds 127.0.0.1 and
-exits when its parent process dies (Linux).
+Run: ``python gateway.py [--port 8080] [--keep-headers] [--no-stream-default] [--no-propagate]
+[--llm-span-name NAME]``; it binds 127.0.0.1 and exits when its parent process dies (Linux).
 """
 
 # No "from __future__ import annotations": FastAPI reads the handlers' annotations (Request) at run time.
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -42,7 +47,7 @@ def die_with_parent() -> None:
             sys.exit(0)
 
 
-def tracer_provider() -> Any:
+def tracer_provider(llm_span_name: str | None = None) -> Any:
     """The OTel SDK exporting over OTLP/HTTP or OTLP/gRPC, as ``OTEL_EXPORTER_OTLP_PROTOCOL`` says."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -56,8 +61,22 @@ def tracer_provider() -> Any:
     else:
         sys.exit(f"gateway: OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported; use http/protobuf or grpc.")
     provider = TracerProvider(resource=Resource.create({"service.name": "example-gateway"}))
+    if llm_span_name:
+        provider.add_span_processor(_renamer(llm_span_name))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
+
+
+def _renamer(name: str) -> Any:
+    """A processor naming the instrumentation's LLM spans ``name`` as they start (gateways name spans their way)."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class RenameLLMSpans(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            if span.instrumentation_scope and span.instrumentation_scope.name.startswith("openinference"):
+                span.update_name(name)
+
+    return RenameLLMSpans()
 
 
 def create_app(provider: Any, keep_headers: bool, stream_default: bool, propagate_context: bool = True) -> Any:
@@ -80,13 +99,37 @@ def create_app(provider: Any, keep_headers: bool, stream_default: bool, propagat
     )
     calls = {"chat": client.chat.completions.create, "completions": client.completions.create,
              "embeddings": client.embeddings.create}
-    app = FastAPI(title="example gateway")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        try:  # real gateways list the upstream's models at start-up
+            models = [model.id async for model in client.models.list()]
+            print(f"gateway: upstream serves {len(models)} model(s)", flush=True)
+        except openai.APIError as error:
+            print(f"gateway: cannot list the upstream's models: {error}", flush=True)
+        yield
+
+    app = FastAPI(title="example gateway", lifespan=lifespan)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         with tracer.start_as_current_span("GET /health", context=trace.set_span_in_context(trace.INVALID_SPAN),
                                           kind=trace.SpanKind.SERVER):
             return {"status": "ok"}
+
+    @app.get("/openai/v1/models")
+    async def models() -> Any:
+        listing = await client.models.list()
+        return Response(json.dumps({"object": "list", "data": [m.model_dump() for m in listing.data]}),
+                        media_type="application/json")
+
+    @app.get("/openai/v1/models/{model:path}")
+    async def model(model: str) -> Any:
+        try:
+            found = await client.models.retrieve(model.removeprefix(MODEL_PREFIX))
+        except openai.APIStatusError as error:
+            return Response(error.response.content, error.status_code, media_type="application/json")
+        return Response(found.model_dump_json(), media_type="application/json")
 
     @app.post("/openai/v1/{route:path}")
     async def forward(route: str, request: Request) -> Any:
@@ -113,6 +156,9 @@ def create_app(provider: Any, keep_headers: bool, stream_default: bool, propagat
                 _detach(token)
         except openai.APIStatusError as error:
             server.set_attribute("http.response.status_code", error.status_code)
+            # worded the gateway's way, as gateways do: not the SDK's "Error code: 400 - {...}"
+            server.set_status(trace.Status(trace.StatusCode.ERROR,
+                                           f"upstream returned {error.status_code}: {error.type or 'error'}"))
             server.end()
             return Response(error.response.content, error.status_code, media_type="application/json")
         except (openai.APIError, ValueError, TypeError) as error:
@@ -161,12 +207,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-headers", action="store_true", help="pass unknown headers (X-Cassette-Name) upstream")
     parser.add_argument("--no-stream-default", action="store_true", help='do not add "stream": false to requests')
     parser.add_argument("--no-propagate", action="store_true", help="send no traceparent upstream (a broken gateway)")
+    parser.add_argument("--llm-span-name", default=None, metavar="NAME", help="name the LLM span NAME")
     args = parser.parse_args(argv)
     die_with_parent()
     from openinference.instrumentation.openai import OpenAIInstrumentor
     import uvicorn
 
-    provider = tracer_provider()
+    provider = tracer_provider(args.llm_span_name)
     OpenAIInstrumentor().instrument(tracer_provider=provider)
     app = create_app(provider, args.keep_headers, not args.no_stream_default, not args.no_propagate)
     try:

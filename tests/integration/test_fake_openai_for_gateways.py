@@ -94,6 +94,19 @@ def test_without_the_header_no_match_names_the_closest_cassette_and_its_differin
     assert refused.cassette is None and refused.body_keys == ("stream",)
 
 
+def test_the_closest_cassette_is_never_one_whose_body_differs_as_a_whole():
+    # With "stream" tolerated, chat-openai-agents-python's body shares too little with this one for a key to
+    # name the difference (it differs at the root): that is the farthest, not the closest (no key to count).
+    fake = FakeOpenAI(CASSETTES, ignore_body_keys=["stream"]).start()
+    try:
+        response = post(fake.url, path_of("chat-basic"), {**body_of("chat-basic"), "temperature": 0.5})
+        assert response.status_code == 400
+        assert "The closest is chat-basic (" in response.json()["error"]["message"]
+        assert fake.errors()[0].body_keys == ("temperature",)
+    finally:
+        fake.stop()
+
+
 def test_ignore_body_keys_tolerates_an_added_stream_false_both_with_and_without_the_header(tmp_path: Path):
     fake = FakeOpenAI(CASSETTES, ignore_body_keys=["stream", "stream_options"]).start()
     try:

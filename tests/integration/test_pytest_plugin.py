@@ -299,3 +299,33 @@ def test_record_spans_from_the_environment_still_records(pytester: pytest.Pytest
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert (spans_dir / "embeddings-basic.json").read_bytes() == (SPANS / "embeddings-basic.json").read_bytes()
+
+
+REFUSED_AT_START_UP = """
+import httpx
+import pytest
+
+@pytest.fixture(scope="session")
+def gateway(fake_openai):
+    # a gateway whose start-up request the fake server refuses (set up before any per-test fixture)
+    httpx.post(f"{fake_openai.base_url}/chat/completions", json={"model": "no-such-cassette"}, timeout=10)
+    yield
+
+def test_first(gateway):
+    pass
+
+def test_second(gateway):
+    pass
+"""
+
+
+def test_a_refusal_while_a_session_fixture_starts_fails_the_first_test_using_it(pytester: pytest.Pytester,
+                                                                                 spans_dir: Path):
+    pytester.makepyfile(REFUSED_AT_START_UP)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_first*",
+        "*the fake OpenAI server refused 1 request(s) during this test:",
+        "*POST /v1/chat/completions -> 400 (cassette none): no X-Cassette-Name header and no cassette*",
+    ])

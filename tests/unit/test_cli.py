@@ -274,3 +274,34 @@ def test_diff_gateway_notes_the_name_and_full_or_vv_shows_values_whole(tmp_path:
         assert code == 1 and f"got '{'x' * 300}'" in out, option
     code, out, _ = run("diff", "chat-basic", actual, "--gateway", "-v")
     assert "x" * 100 not in out
+
+
+def test_send_prints_status_trace_and_reply_and_exits_1_when_the_status_is_not_the_cassettes():
+    import json
+    import socket
+
+    from testopeninference.kit import FakeOpenAI
+
+    fake = FakeOpenAI(CASSETTES).start()  # answers as a gateway that changes nothing would
+    try:
+        code, out, _ = run("send", "chat-basic", "--gateway", fake.url, "--header", "X-Tenant: blue")
+        assert code == 0, out
+        lines = out.splitlines()
+        assert lines[0] == "status      200 (the cassette's: 200)"
+        trace_id = lines[1].split()[-1]
+        assert len(trace_id) == 32 and lines[2] == f"traceparent 00-{trace_id}-{lines[2].split('-')[2]}-01"
+        assert json.loads("\n".join(lines[3:]))["object"] == "chat.completion"
+        assert fake.requests("chat-basic")[-1].headers["x-tenant"] == "blue"
+        code, out, _ = run("send", "chat-basic", "--gateway", fake.url, "--model-prefix", "gw::")
+        assert (code, out.splitlines()[0]) == (1, "status      409 (the cassette's: 200)")
+    finally:
+        fake.stop()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    code, _, err = run("send", "chat-basic", "--gateway", closed)
+    assert code == 1
+    assert err.startswith(f"Error: cassette chat-basic: POST {closed}/v1/chat/completions failed (ConnectError")
+    assert err.rstrip().endswith(f"is the gateway running at {closed}, and does it answer within 30 s?")
+    code, _, err = run("send", "chat-basic", "--gateway", closed, "--header", "no colon")
+    assert (code, err) == (1, "Error: --header 'no colon' is not 'NAME: VALUE'; write e.g. --header 'X-Tenant: blue'.\n")

@@ -9,6 +9,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from testopeninference.errors import ConfigurationError, SpanSelectionError, SpanTimeoutError
 from testopeninference.kit import OTLPCollector, SentTraces
 from testopeninference.recorder.collector import InMemoryOTLPCollector
+from testopeninference.span_selection import on_pick
 
 TRACE = "ab" * 16
 OTHER = "cd" * 16
@@ -98,3 +99,22 @@ def test_a_trace_asked_about_is_no_longer_unrelated():
 def test_a_bad_trace_id_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="trace id 'abc' is not 32 hex digits"):
         _collector().llm_span("abc")
+
+
+@pytest.mark.parametrize(("name", "attributes", "how"), [
+    (None, {"openinference.span.kind": "LLM"}, "by openinference.span.kind=LLM"),
+    (None, {"gen_ai.operation.name": "chat"}, "by gen_ai.operation.name=chat"),
+    ("route", {}, "by name 'route'"),
+])
+def test_each_pick_is_announced_saying_how_it_was_picked(name, attributes, how):
+    picked = _span(name or "chat", TRACE, "03" * 8, "01" * 8, **attributes)
+    picks = []
+    stop = on_pick(picks.append)
+    try:
+        _collector(SERVER, picked).llm_span(TRACE, name=name, timeout=1)
+    finally:
+        stop()
+    _collector(SERVER, picked).llm_span(TRACE, name=name, timeout=1)  # stopped: not announced
+    (pick,) = picks
+    assert pick.describe() == (f"trace {TRACE}: picked {picked.name!r} scope=gateway kind=SPAN_KIND_UNSPECIFIED "
+                               f"{how}; 1 other span(s) of the trace received")
