@@ -235,21 +235,23 @@ def send_cassette(
     SENT_TRACES.add(caller.trace_id)
     url = f"{gateway_url.rstrip('/')}{request.path}" + (f"?{request.query}" if request.query else "")
     try:
-        with httpx.Client() as client:
-            if request.multipart:
-                files = {key: (path.name, path.read_bytes()) for key, path in cassette.form_files().items()}
-                reply = transmit(client, request.method, url, request.headers, timeout, data=request.form,
-                                 files=files)
-            else:
-                sent_headers = {"Content-Type": "application/json", **request.headers}
-                reply = transmit(client, request.method, url, sent_headers, timeout,
-                                 content=content_of(request, cassette))
+        reply = _transmit_request(url, request, cassette, timeout)
     except httpx.TransportError as error:
         raise GatewayUnreachableError(
             f"cassette {cassette.name}: {request.method} {url} failed ({type(error).__name__}: {error or 'no reply'}); "
             f"is the gateway running at {gateway_url}, and does it answer within {timeout:g} s?"
         ) from None
     return GatewayReply(reply.status, reply.body, caller.trace_id, caller.header())
+
+
+def _transmit_request(url: str, request: GatewayRequest, cassette: Cassette, timeout: float) -> ProxyReply:
+    """One request, multipart with the cassette's files or JSON, the whole reply read."""
+    with httpx.Client() as client:
+        if request.multipart:
+            files = {key: (path.name, path.read_bytes()) for key, path in cassette.form_files().items()}
+            return transmit(client, request.method, url, request.headers, timeout, data=request.form, files=files)
+        sent_headers = {"Content-Type": "application/json", **request.headers}
+        return transmit(client, request.method, url, sent_headers, timeout, content=content_of(request, cassette))
 
 
 def _caller_context(traceparent: TraceParent | str | None, headers: dict[str, str]) -> TraceParent:
