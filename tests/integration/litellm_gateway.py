@@ -141,10 +141,11 @@ def running_litellm(
         _stop(process)
 
 
-def conform_arguments(executable: Path) -> list[str]:
+def conform_arguments(executable: Path, *, absolute: bool = False) -> list[str]:
     """``testopeninference conform``'s arguments for LiteLLM (paths relative to the repository root, where it
-    runs): its command, environment, master key, readiness path, tolerated request changes and cassettes."""
-    example = EXAMPLE.relative_to(PROJECT)
+    runs, unless ``absolute``): its command, environment, master key, readiness path, tolerated request
+    changes and cassettes."""
+    example = EXAMPLE if absolute else EXAMPLE.relative_to(PROJECT)
     master_key = read_env_file(ENV_FILE)["LITELLM_MASTER_KEY"]
     gateway = [str(executable), "--config", str(example / "config.yaml"), "--host", "127.0.0.1", "--port"]
     tolerated = [argument for key in IGNORE_BODY_KEYS for argument in ("--ignore-body-key", key)]
