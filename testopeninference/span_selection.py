@@ -4,7 +4,9 @@ A gateway exports several spans per request (its HTTP server span, routing
 spans, the instrumentation's LLM span) and some outside any request (health
 checks). A test selects by the trace it sent, then by what the span is: the
 OpenInference span kind, or the GenAI conventions' ``gen_ai.operation.name``
-(OpenLLMetry sets it too), never by position.
+(OpenLLMetry sets it too), never by position. Where a gateway's outer span
+copies the LLM span's attributes (LiteLLM's server span does), the innermost
+candidate is THE LLM span: a candidate that is an ancestor of another is dropped.
 """
 
 from __future__ import annotations
@@ -51,6 +53,26 @@ def candidates(spans: Iterable[CollectedSpan], name: str | None = None) -> list[
     return [item for item in spans if (item.span.name == name if name is not None else is_llm_span(item.span))]
 
 
+def innermost(found: Sequence[CollectedSpan], trace_spans: Sequence[CollectedSpan]) -> list[CollectedSpan]:
+    """``found`` without the candidates that are an ancestor of another candidate (through any span of the
+    trace), so an outer span copying the LLM span's attributes never competes with it."""
+    parent_of = {item.span.span_id: item.span.parent_span_id for item in trace_spans}
+    ancestors: set[bytes] = set()
+    for item in found:
+        ancestors |= _ancestors(item.span, parent_of) - {item.span.span_id}  # a span its own parent: no ancestor
+    return [item for item in found if item.span.span_id not in ancestors]
+
+
+def _ancestors(span: Span, parent_of: dict[bytes, bytes]) -> set[bytes]:
+    """The span ids above ``span``, as far as the trace's spans link up (a cycle ends the walk)."""
+    seen: set[bytes] = set()
+    parent = span.parent_span_id
+    while parent and parent not in seen:
+        seen.add(parent)
+        parent = parent_of.get(parent, b"")
+    return seen
+
+
 def describe(spans: Sequence[CollectedSpan]) -> str:
     """One line per span: name, span kind, scope, id and parent, enough to see a trace's shape."""
     if not spans:
@@ -72,8 +94,9 @@ def unrelated_line(unrelated: Sequence[CollectedSpan]) -> str:
 
 def pick_one(trace_spans: Sequence[CollectedSpan], trace_id: str, name: str | None,
              unrelated: Sequence[CollectedSpan]) -> CollectedSpan:
-    """Exactly one candidate of the trace, or ``SpanSelectionError`` listing the trace's spans."""
-    found = candidates(trace_spans, name)
+    """Exactly one candidate of the trace once ancestors of other candidates are dropped (``innermost``), or
+    ``SpanSelectionError`` listing the trace's spans."""
+    found = innermost(candidates(trace_spans, name), trace_spans)
     if len(found) == 1:
         return found[0]
     what = f"span named {name!r}" if name is not None else (

@@ -4,6 +4,10 @@ upstream at the fake server, OTLP at the collector, an allow-listed environment,
 LiteLLM's pins clash with the harness's, so it runs from a virtualenv of its own made from
 ``examples/litellm/requirements.txt`` by the proxy's machinery (``recorder/proxy_env.py``, under the
 project's cache directory, once per set of pins and Python version).
+
+``conform_arguments`` is the same gateway as ``testopeninference conform`` scores it (``litellm.env``,
+``baseline.yaml``); ``python -m tests.integration.litellm_gateway --print-conform-command`` prints that
+command with the virtualenv's path filled in.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -22,11 +27,16 @@ from typing import Callable, Iterator
 
 import httpx
 
+from testopeninference.conform.gateway_process import read_env_file
 from testopeninference.recorder.proxy_env import proxy_python
 from tests.helpers import PROJECT
 
 EXAMPLE = PROJECT / "examples" / "litellm"
 REQUIREMENTS = EXAMPLE / "requirements.txt"
+ENV_FILE = EXAMPLE / "litellm.env"  # LiteLLM's environment for conform
+BASELINE = EXAMPLE / "baseline.yaml"  # the differences LiteLLM is known to have, each with a reason
+IGNORE_BODY_KEYS = ("stream", "stream_options")  # it drops "stream": false, adds stream_options to streamed completions
+SELECTION = "chat-* or completion-* or embeddings-*"  # the cassettes LiteLLM's proxy serves (not azure-*)
 CONFIGS = {"arize_phoenix": EXAMPLE / "config.yaml", "otel": EXAMPLE / "config-otel.yaml"}
 STARTUP_TIMEOUT = 180.0  # seconds: LiteLLM imports a great deal before it listens
 STOP_TIMEOUT = 15.0
@@ -131,6 +141,26 @@ def running_litellm(
         _stop(process)
 
 
+def conform_arguments(executable: Path, *, absolute: bool = False) -> list[str]:
+    """``testopeninference conform``'s arguments for LiteLLM (paths relative to the repository root, where it
+    runs, unless ``absolute``): its command, environment, master key, readiness path, tolerated request
+    changes and cassettes."""
+    example = EXAMPLE if absolute else EXAMPLE.relative_to(PROJECT)
+    master_key = read_env_file(ENV_FILE)["LITELLM_MASTER_KEY"]
+    gateway = [str(executable), "--config", str(example / "config.yaml"), "--host", "127.0.0.1", "--port"]
+    tolerated = [argument for key in IGNORE_BODY_KEYS for argument in ("--ignore-body-key", key)]
+    return ["conform", "--gateway-cmd", shlex.join(gateway) + " {port}", "--env-file", str(example / ENV_FILE.name),
+            "--header", f"Authorization: Bearer {master_key}", "--ready-path", "/health/liveliness",
+            "--start-timeout", f"{STARTUP_TIMEOUT:g}", *tolerated, "-k", SELECTION]
+
+
+def conform_command_line(executable: Path) -> str:
+    """The shell command scoring LiteLLM against its baseline: ``env -i`` keeps everything of the caller's but
+    ``PATH`` and ``HOME`` from LiteLLM, which gets ``litellm.env`` on top."""
+    arguments = [*conform_arguments(executable), "--baseline", str(BASELINE.relative_to(PROJECT))]
+    return 'env -i PATH="$PATH" HOME="$HOME" LANG=C.UTF-8 testopeninference ' + shlex.join(arguments)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -166,7 +196,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-if __name__ == "__main__":  # `python -m tests.integration.litellm_gateway`: the path of LiteLLM's command
+def main(arguments: list[str]) -> None:
+    """The path of LiteLLM's command (made on first use), or with ``--print-conform-command`` the whole
+    ``testopeninference conform`` command line for it."""
     from testopeninference.recorder.proxy_env import default_cache_dir
 
-    print(litellm_executable(default_cache_dir(os.environ), lambda line: print(line, file=sys.stderr)))
+    executable = litellm_executable(default_cache_dir(os.environ), lambda line: print(line, file=sys.stderr))
+    print(conform_command_line(executable) if "--print-conform-command" in arguments else executable)
+
+
+if __name__ == "__main__":  # python -m tests.integration.litellm_gateway [--print-conform-command]
+    main(sys.argv[1:])

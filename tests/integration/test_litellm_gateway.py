@@ -2,22 +2,21 @@
 
 LiteLLM 1.109.3 runs from its own cached virtualenv with its ``arize_phoenix`` (OpenInference) callback,
 upstream at a fake OpenAI server, OTLP at the session's collector. Each chat, completion and embeddings
-cassette goes through it in a trace of its own; its LLM span (``litellm_request``) is compared with the
-golden. LiteLLM deviates from the reference on every cassette: the test asserts that the kit works end to
-end (the reply is the cassette's, the upstream request is attributed to it, nothing was refused beyond the
-known drift) and that the differences are exactly those committed in
-``examples/litellm/known_deviations.yaml``, each with a reason, so that any change in LiteLLM is noticed.
+cassette goes through it in a trace of its own; its LLM span (``litellm_request``, the innermost of the two
+spans that carry OpenInference's LLM attributes) is compared with the golden. LiteLLM deviates from the
+reference on every cassette: the test asserts that the kit works end to end (the reply is the cassette's,
+the upstream request is attributed to it, nothing was refused beyond the known drift) and that the
+differences (attribute key and kind) are exactly those of ``examples/litellm/baseline.yaml``, the baseline
+``testopeninference conform`` gates on (``test_litellm_conform.py``), each with a reason, so that any change
+in LiteLLM is noticed.
 
-Skip it with ``-m "not litellm"``. After a deliberate LiteLLM upgrade, rewrite the recorded differences with
-``TESTOPENINFERENCE_WRITE_LITELLM_DEVIATIONS=1 pytest tests/integration/test_litellm_gateway.py`` and review
-the diff.
+Skip it with ``-m "not litellm"``. After a deliberate LiteLLM upgrade, rewrite the baseline (its header says
+how) and review the diff.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
 import subprocess
 import sys
 import time
@@ -30,19 +29,18 @@ import yaml
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.compare import compare_spans
-from testopeninference.errors import SpanSelectionError
+from testopeninference.conform.baseline import read_baseline
 from testopeninference.kit import FakeOpenAI, OTLPCollector, send_cassette
-from testopeninference.recorder.atomic import write_atomic
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.proxy_env import default_cache_dir
+from testopeninference.span_selection import candidates
 from tests.helpers import PROJECT
-from tests.integration.litellm_gateway import EXAMPLE, LiteLLMGateway, litellm_executable, running_litellm
+from tests.integration.litellm_gateway import (BASELINE, IGNORE_BODY_KEYS, LiteLLMGateway, litellm_executable,
+                                               running_litellm)
 
 pytestmark = [pytest.mark.integration, pytest.mark.litellm]
 
-KNOWN_DEVIATIONS = EXAMPLE / "known_deviations.yaml"
-WRITE_DEVIATIONS = os.environ.get("TESTOPENINFERENCE_WRITE_LITELLM_DEVIATIONS") == "1"
-_KNOWN: dict[str, Any] = yaml.safe_load(KNOWN_DEVIATIONS.read_text(encoding="utf-8"))
+_BASELINE_ENTRIES = read_baseline(BASELINE).entries
 CASSETTES = sorted(path.stem for path in (PROJECT / "cassettes").glob("*.yaml")
                    if path.stem.split("-")[0] in ("chat", "completion", "embeddings"))
 
@@ -50,7 +48,7 @@ CASSETTES = sorted(path.stem for path in (PROJECT / "cassettes").glob("*.yaml")
 @pytest.fixture(scope="session")
 def litellm_upstream(span_settings: Settings) -> Iterator[FakeOpenAI]:
     """The fake OpenAI server as LiteLLM's upstream, tolerating the request changes LiteLLM is known to make."""
-    server = FakeOpenAI(*span_settings.cassette_dirs, ignore_body_keys=list(_KNOWN["ignore_body_keys"]))
+    server = FakeOpenAI(*span_settings.cassette_dirs, ignore_body_keys=list(IGNORE_BODY_KEYS))
     server.start()
     yield server
     server.stop()
@@ -77,35 +75,30 @@ def test_litellm_span_deviates_from_the_golden_exactly_as_recorded(
     assert reply.status == recorded.interactions[0].response.code, reply.body[:500]
     assert litellm_upstream.errors()[refusals:] == []
     assert len(litellm_upstream.requests(cassette)) == attributed + 1  # one upstream request, this cassette's
-    exported = otlp_collector_session.llm_span(reply.trace_id, name=_KNOWN["span"])
-    found = compare_spans(golden_span(cassette), exported.span, gateway=True,
-                          ignore_keys=_KNOWN["ignore_keys"]).differences
-    if WRITE_DEVIATIONS:
-        _write_deviations(cassette, found)
-    assert found == _KNOWN["cassettes"].get(cassette), (
-        f"LiteLLM's span for {cassette} no longer deviates as recorded in {KNOWN_DEVIATIONS}; "
-        "if the change is expected, rewrite it with TESTOPENINFERENCE_WRITE_LITELLM_DEVIATIONS=1")
+    exported = otlp_collector_session.llm_span(reply.trace_id)
+    found = _keys_and_kinds(compare_spans(golden_span(cassette), exported.span, gateway=True).findings)
+    assert found == _baselined(cassette), (
+        f"LiteLLM's span for {cassette} no longer deviates as {BASELINE} lists (key, kind); if the change is "
+        "expected, rewrite the baseline as its header says")
 
 
-def test_every_recorded_deviation_has_a_reason() -> None:
-    assert sorted(_KNOWN["cassettes"]) == CASSETTES
-    reasons = _KNOWN["reasons"]
-    unexplained = {_key_of(line) for lines in _KNOWN["cassettes"].values() for line in lines
-                   if not any(fnmatch.fnmatchcase(_key_of(line), pattern) for pattern in reasons)}
-    assert unexplained == set()
-    assert all(isinstance(reason, str) and reason.strip() for reason in reasons.values())
+def test_every_baseline_entry_has_a_reason() -> None:
+    listed: dict[str, Any] = yaml.safe_load(BASELINE.read_text(encoding="utf-8"))["cassettes"]
+    assert sorted(listed) == CASSETTES
+    unexplained = [(cassette, entry["key"]) for cassette, entries in listed.items() for entry in entries
+                   if not str(entry.get("reason") or "").strip()]
+    assert unexplained == []
 
 
-def test_litellm_exports_two_spans_that_claim_to_be_the_llm_span(
+def test_litellm_exports_two_spans_that_claim_to_be_the_llm_span_and_the_innermost_is_picked(
         litellm: LiteLLMGateway, litellm_upstream: FakeOpenAI, otlp_collector_session: OTLPCollector) -> None:
     reply = send_cassette(litellm.url, litellm_upstream.cassette("chat-basic"), headers=litellm.headers)
-    otlp_collector_session.wait_for_spans(3, trace_id=reply.trace_id)
-    with pytest.raises(SpanSelectionError) as raised:
-        otlp_collector_session.llm_span(reply.trace_id, timeout=0.5)
-    message = str(raised.value)
-    assert "found 2" in message
-    assert "'litellm_request' kind=SPAN_KIND_INTERNAL scope=litellm" in message
-    assert "'litellm_proxy_request' kind=SPAN_KIND_SERVER scope=litellm" in message
+    trace = otlp_collector_session.wait_for_spans(3, trace_id=reply.trace_id)
+    claiming = {item.span.name: item.span for item in candidates(trace)}
+    assert sorted(claiming) == ["litellm_proxy_request", "litellm_request"]
+    picked = otlp_collector_session.llm_span(reply.trace_id).span
+    assert picked.name == "litellm_request"
+    assert picked.parent_span_id == claiming["litellm_proxy_request"].span_id  # the outer one copies its attributes
 
 
 def test_litellm_keeps_the_callers_trace_and_forwards_the_cassette_header(
@@ -141,10 +134,9 @@ def test_litellm_arize_phoenix_over_grpc_exports_the_same_span(
     with running_litellm(executable, litellm_upstream.base_url, otlp_collector_session.grpc_endpoint, tmp_path,
                          protocol="grpc") as gateway:
         reply = send_cassette(gateway.url, litellm_upstream.cassette("chat-basic"), headers=gateway.headers)
-        exported = otlp_collector_session.llm_span(reply.trace_id, name=_KNOWN["span"])
-    found = compare_spans(golden_span("chat-basic"), exported.span, gateway=True,
-                          ignore_keys=_KNOWN["ignore_keys"]).differences
-    assert found == _KNOWN["cassettes"]["chat-basic"]
+        exported = otlp_collector_session.llm_span(reply.trace_id)
+    found = _keys_and_kinds(compare_spans(golden_span("chat-basic"), exported.span, gateway=True).findings)
+    assert found == _baselined("chat-basic")
 
 
 _STARTER = """
@@ -190,19 +182,10 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _key_of(line: str) -> str:
-    """The attribute key (or field: ``status.code``, ``events``, ...) a difference line is about."""
-    match = re.match(r"attribute '([^']+)'", line)
-    return match.group(1) if match else re.split(r"[ :]", line, maxsplit=1)[0]
+def _keys_and_kinds(findings: Any) -> set[tuple[str, str]]:
+    return {(found.key, found.kind) for found in findings}
 
 
-def _write_deviations(cassette: str, lines: list[str]) -> None:
-    """Replace one cassette's recorded lines (TESTOPENINFERENCE_WRITE_LITELLM_DEVIATIONS=1), keeping the rest."""
-    text = KNOWN_DEVIATIONS.read_text(encoding="utf-8")
-    head, _, _ = text.partition("\ncassettes:\n")
-    known = yaml.safe_load(text)
-    known["cassettes"] = {**(known.get("cassettes") or {}), cassette: lines}
-    body = yaml.safe_dump({"cassettes": dict(sorted(known["cassettes"].items()))}, sort_keys=False,
-                          allow_unicode=True, width=1000)
-    write_atomic(KNOWN_DEVIATIONS, f"{head}\n{body}")
-    _KNOWN["cassettes"] = known["cassettes"]
+def _baselined(cassette: str) -> set[tuple[str, str]]:
+    """(key, kind) of the baseline's entries for ``cassette``: what conform's baseline matches on too."""
+    return {(entry.key, entry.kind) for entry in _BASELINE_ENTRIES if entry.cassette == cassette}

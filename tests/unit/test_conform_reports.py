@@ -71,6 +71,22 @@ def test_html_is_a_matrix_of_cassettes_by_keys_and_escapes_every_span_value():
     assert 'class="notcompared"' in page and 'class="match"' in page
 
 
+def test_html_matrix_keeps_cassette_and_outcome_in_view_and_narrows_for_many_keys():
+    few = scorecard_html(card())
+    assert '<table class="matrix" style="--row:' in few and '<th class="outcome"><div>outcome</div></th>' in few
+    many = [Finding(f"llm.key.{number}", "missing", "x", None, f"attribute 'llm.key.{number}': missing")
+            for number in range(70)]
+    dense = scorecard_html(card([CassetteResult("chat-basic", "chat", Outcome.DIFFERS, tuple(many))]))
+    assert '<table class="matrix dense" style="--row:' in dense and dense.count('<td data-cell class="missing"') == 70
+
+
+def test_html_says_how_many_cassettes_pass_with_the_baseline():
+    accepted = [result.with_accepted(result.findings) for result in results()]
+    gated = Scorecard(tuple(accepted), "openinference", "reference", "my-gateway", 1.5, "baseline.yaml")
+    assert '<span class="accepted">5 of 5 pass with the baseline</span>' in scorecard_html(gated)
+    assert "pass with the baseline" not in scorecard_html(card())
+
+
 def test_json_report_lists_findings_and_the_summary():
     data = json.loads(scorecard_json(card()))
     assert data["exit_status"] == 1

@@ -73,6 +73,32 @@ def test_several_candidates_are_an_error_listing_the_trace():
     )
 
 
+def test_an_outer_span_copying_the_llm_attributes_gives_way_to_the_innermost():
+    outer = _span("litellm_proxy_request", TRACE, "01" * 8, "99" * 8, **{"openinference.span.kind": "LLM"})
+    inner = _span("litellm_request", TRACE, "03" * 8, "02" * 8, **{"openinference.span.kind": "LLM"})
+    otlp = _collector(outer, ROUTE, inner, HEALTH)  # outer -> route -> inner: an ancestor through another span
+    assert otlp.llm_span(TRACE, timeout=0.1).span == inner
+
+
+def test_the_innermost_rule_follows_the_trace_not_the_order_spans_arrived_in():
+    outer = _span("server", TRACE, "01" * 8, "", **{"gen_ai.operation.name": "chat"})
+    inner = _span("chat", TRACE, "03" * 8, "01" * 8, **{"gen_ai.operation.name": "chat"})
+    assert _collector(inner, outer).llm_span(TRACE, timeout=0.1).span == inner
+
+
+def test_unrelated_candidates_beside_an_outer_one_are_still_an_error():
+    outer = _span("server", TRACE, "01" * 8, "99" * 8, **{"openinference.span.kind": "LLM"})
+    first = _span("ChatCompletion", TRACE, "03" * 8, "01" * 8, **{"openinference.span.kind": "LLM"})
+    second = _span("ChatCompletion", TRACE, "04" * 8, "01" * 8, **{"openinference.span.kind": "LLM"})
+    with pytest.raises(SpanSelectionError, match=r"found 2; the trace holds:\n  'server'"):
+        _collector(outer, first, second).llm_span(TRACE, timeout=0.1)
+
+
+def test_a_span_that_names_itself_as_its_parent_is_still_picked():
+    looped = _span("ChatCompletion", TRACE, "03" * 8, "03" * 8, **{"openinference.span.kind": "LLM"})
+    assert _collector(SERVER, looped).llm_span(TRACE, timeout=0.1).span == looped
+
+
 def test_an_llm_span_of_another_trace_is_never_picked():
     stray = _span("ChatCompletion", OTHER, "06" * 8, **{"openinference.span.kind": "LLM"})
     otlp = _collector(SERVER, ROUTE, stray)

@@ -3,7 +3,10 @@
 A matrix of cassettes (rows) by attribute keys (columns: every key some
 cassette differs on), each cell coloured by how that cassette fares on that
 key (match, missing, unexpected, different, invalid, accepted by the baseline,
-or not compared when the cassette had no span to compare). Hovering a cell
+or not compared when the cassette had no span to compare). The cassette and
+outcome columns stay in view when the matrix scrolls sideways; past
+``DENSE_FROM`` keys the columns narrow, so a gateway differing on 70 keys
+(LiteLLM) fits a 1600-pixel window. Hovering a cell
 shows expected and actual; clicking it pins them in the panel below. Every
 text taken from a span or a gateway is escaped: a hostile span cannot add markup.
 """
@@ -19,6 +22,8 @@ from testopeninference.conform.reports.terminal import summary_line
 from testopeninference.recorder.atomic import write_atomic
 
 SHOWN_CHARS = 2000  # of a value, in a cell's title and panel
+DENSE_FROM = 40  # keys: narrower columns from here on
+_ROW_HEAD_CHAR_PX = 7.5  # a 12px monospace character, and a little more, for the sticky cassette column
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222}
@@ -37,6 +42,12 @@ table.matrix{border-collapse:collapse}
 .matrix thead th.corner{left:0;z-index:3;text-align:left;vertical-align:bottom;padding:6px 8px}
 .matrix td{width:22px;min-width:22px;height:20px;cursor:pointer}
 .matrix td.outcome{width:auto;padding:0 8px;font-size:12px;white-space:nowrap}
+.matrix th.row,.matrix thead th.corner{width:var(--row);min-width:var(--row);max-width:var(--row);
+ box-sizing:border-box;overflow:hidden;text-overflow:ellipsis}
+.matrix td.outcome,.matrix thead th.outcome{position:sticky;left:var(--row);z-index:1}
+.matrix thead th.outcome{z-index:3}
+.matrix.dense thead th div{font-size:11px;line-height:12px;padding:6px 1px}
+.matrix.dense td{width:13px;min-width:13px}
 td.sel{outline:2px solid #000;outline-offset:-2px}
 .match{background:#c8e6c9}.missing{background:#ef9a9a}.unexpected{background:#ffcc80}
 .different{background:#fff59d}.invalid{background:#ce93d8}.accepted{background:#b3d4fc}
@@ -106,6 +117,9 @@ def scorecard_html(card: Scorecard) -> str:
     counts = outcome_counts(card.results)
     chips = "".join(f'<span class="{_class(o.value)}">{count} {_e(o.value)}</span>'
                     for o, count in counts.items() if count)
+    if card.baseline is not None:
+        passed = sum(1 for result in card.results if result.passed)
+        chips += f'<span class="accepted">{passed} of {len(card.results)} pass with the baseline</span>'
     head = "".join(f'<th title="{_e(key)}"><div>{_e(key)}</div></th>' for key in keys)
     rows = "".join(_matrix_row(result, keys) for result in card.results)
     tallies = "".join(
@@ -129,6 +143,13 @@ def _matrix_row(result: CassetteResult, keys: list[str]) -> str:
             f'{_e(outcome)}</td>{"".join(cells)}</tr>')
 
 
+def _matrix_attributes(card: Scorecard, keys: int) -> str:
+    """The matrix's class (``dense`` for many keys) and the width of its sticky cassette column."""
+    longest = max([8, *(len(result.cassette) for result in card.results)])
+    width = round(longest * _ROW_HEAD_CHAR_PX) + 18
+    return f'class="matrix{" dense" if keys >= DENSE_FROM else ""}" style="--row:{width}px"'
+
+
 def _page(card: Scorecard, chips: str, head: str, rows: str, tallies: str, details: str, stale: str) -> str:
     """The self-contained page around the parts (inline style and script only: the CSP forbids the rest)."""
     legend = "".join(f'<span class="{css}">{label}</span>' for css, label in (
@@ -145,8 +166,8 @@ def _page(card: Scorecard, chips: str, head: str, rows: str, tallies: str, detai
 <div class="chips">{chips}</div>
 <div class="legend">{legend}</div>
 <p>Hover a cell for expected and actual; click it to pin them below.</p>
-<div class="wrap"><table class="matrix">
-<thead><tr><th class="corner">cassette</th><th><div>outcome</div></th>{head}</tr></thead>
+<div class="wrap"><table {_matrix_attributes(card, head.count("<th "))}>
+<thead><tr><th class="corner">cassette</th><th class="outcome"><div>outcome</div></th>{head}</tr></thead>
 <tbody>{rows}</tbody></table></div>
 <div id="panel">(click a cell)</div>
 <h2>Per attribute key</h2>
