@@ -2,8 +2,10 @@
 
 ``--write-baseline FILE`` saves every difference of a run (per cassette: key,
 kind, expected and actual in short, and an empty ``reason`` for a human to
-fill); ``--baseline FILE`` accepts those and fails only on new ones, and
-reports entries that no longer occur, so the file only shrinks. An entry is
+fill; writing over an existing baseline keeps the reasons of the entries that still occur);
+``--baseline FILE`` accepts those and fails only on new ones, and reports entries that no longer occur,
+so the file only shrinks. Values are written as they read on any machine (stack-trace paths become
+``site-packages/...``, loopback ports go), so rewriting an unchanged run changes nothing. An entry is
 matched by cassette, key and kind (values may change: the entry is about the
 key). Whole-cassette outcomes are entries with key ``(outcome)``.
 """
@@ -11,7 +13,7 @@ key). Whole-cassette outcomes are entries with key ``(outcome)``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -22,6 +24,7 @@ from testopeninference.conform.outcomes import KINDS, CassetteResult, Outcome
 from testopeninference.errors import InvalidBaselineError
 from testopeninference.recorder.atomic import write_atomic
 from testopeninference.recorder.safe_yaml import LOADER, load_yaml
+from testopeninference.recorder.volatile import stable_stacktrace, without_loopback_ports
 
 VERSION = 1
 SUMMARY_CHARS = 120
@@ -39,6 +42,7 @@ class BaselineEntry:
     key: str
     kind: str
     line: int  # in the baseline file, for messages
+    reason: str = ""
 
     def describe(self) -> str:
         return f"{self.cassette}: {self.key} {self.kind} (baseline line {self.line})"
@@ -63,8 +67,10 @@ class Baseline:
         return [e for e in self.entries if e.cassette in scored and (e.key, e.kind) not in scored[e.cassette]]
 
 
-def baseline_text(results: Iterable[CassetteResult], convention: str) -> str:
-    """The YAML of a baseline accepting every finding of ``results``."""
+def baseline_text(results: Iterable[CassetteResult], convention: str,
+                  reasons: Mapping[tuple[str, str, str], str] | None = None) -> str:
+    """The YAML of a baseline accepting every finding of ``results``; ``reasons`` by (cassette, key, kind)."""
+    reasons = reasons or {}
     cassettes: dict[str, list[dict[str, str]]] = {}
     for result in results:
         seen: set[tuple[str, str]] = set()
@@ -73,7 +79,8 @@ def baseline_text(results: Iterable[CassetteResult], convention: str) -> str:
                 continue
             seen.add((found.key, found.kind))
             cassettes.setdefault(result.cassette, []).append({
-                "key": found.key, "kind": found.kind, **_values(found), "reason": ""})
+                "key": found.key, "kind": found.kind, **_values(found),
+                "reason": reasons.get((result.cassette, found.key, found.kind), "")})
     document = {"version": VERSION, "convention": convention, "cassettes": cassettes}
     return _HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
 
@@ -86,17 +93,22 @@ def _values(found: Finding) -> dict[str, str]:
 
 
 def _summary(value: object) -> str:
-    text = "" if value is None else str(value)
+    text = "" if value is None else without_loopback_ports(stable_stacktrace(str(value)))
     text = " ".join(text.split())
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 3] + "..."
 
 
-def write_baseline(path: Path, results: Iterable[CassetteResult], convention: str) -> None:
+def write_baseline(path: Path, results: Iterable[CassetteResult], convention: str) -> int:
+    """Write the baseline, keeping the reasons an existing baseline at ``path`` gives for entries still found;
+    the number of entries that have no reason yet."""
+    reasons = {(e.cassette, e.key, e.kind): e.reason for e in read_baseline(path).entries} if path.exists() else {}
+    text = baseline_text(results, convention, reasons)
     try:
-        write_atomic(path, baseline_text(results, convention))
+        write_atomic(path, text)
     except OSError as error:
         raise InvalidBaselineError(f"cannot write the baseline {path} ({error.strerror or error}); "
                                    "choose a file you can write.") from None
+    return sum(1 for entry in read_baseline(path).entries if not entry.reason)
 
 
 def read_baseline(path: Path) -> Baseline:
@@ -133,7 +145,9 @@ def _entries(path: Path, root: yaml.Node | None) -> list[BaselineEntry]:
             key, kind = (_scalar(path, fields, field, item) for field in ("key", "kind"))
             if kind not in _KNOWN_KINDS:
                 _fail(path, fields["kind"], f"kind {kind!r} is none of {', '.join(sorted(_KNOWN_KINDS))}")
-            entries.append(BaselineEntry(name, key, kind, item.start_mark.line + 1))
+            reason = fields.get("reason")
+            entries.append(BaselineEntry(name, key, kind, item.start_mark.line + 1,
+                                         str(reason.value) if isinstance(reason, yaml.ScalarNode) else ""))
     return entries
 
 

@@ -146,8 +146,9 @@ def _report(args: argparse.Namespace, settings: Settings, results: list[Cassette
             _write(path, card, write, what)
             print(f"wrote {what} {path}", file=out)
     if args.write_baseline is not None:
-        write_baseline(args.write_baseline, results, settings.convention)
-        print(f"wrote baseline {args.write_baseline} (fill in each reason)", file=out)
+        unexplained = write_baseline(args.write_baseline, results, settings.convention)
+        print(f"wrote baseline {args.write_baseline}" + (f" ({unexplained} entries without a reason: fill them in)"
+                                                          if unexplained else ""), file=out)
     return card.exit_status
 
 

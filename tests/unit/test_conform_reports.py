@@ -108,6 +108,29 @@ def test_baseline_round_trip_accepts_what_it_lists_and_reports_stale_entries(tmp
     assert not baseline.apply(new)[0].passed
 
 
+def test_writing_over_a_baseline_keeps_the_reasons_of_entries_still_found(tmp_path: Path):
+    from testopeninference.conform.baseline import write_baseline
+
+    path = tmp_path / "baseline.yaml"
+    write_baseline(path, results(), "openinference")
+    path.write_text(path.read_text().replace("reason: ''", "reason: the gateway names no system", 1))
+    kept = read_baseline(path).entries[0]
+    write_baseline(path, results(), "openinference")
+    again = read_baseline(path).entries[0]
+    assert (again.cassette, again.key, again.kind, again.reason) == (kept.cassette, kept.key, kept.kind,
+                                                                     "the gateway names no system")
+    assert sum(1 for entry in read_baseline(path).entries if entry.reason) == 1
+
+
+def test_baseline_values_read_the_same_on_any_machine():
+    trace = ('Traceback (most recent call last):\n  File "/home/me/.venv/lib/python3.12/site-packages/litellm/utils.py",'
+             ' line 3, in f\n    x()\n    ^^^\nValueError: http://127.0.0.1:43121/v1 refused')
+    found = Finding("exception.stacktrace", "different", "", trace, "line")
+    text = baseline_text([CassetteResult("chat-basic", "chat", Outcome.DIFFERS, (found,))], "openinference")
+    assert "site-packages/litellm/utils.py" in text and "/home/me" not in text
+    assert "43121" not in text and "^^^" not in text
+
+
 @pytest.mark.parametrize(("text", "line", "problem"), [
     ("version: 1\ncassettes:\n  chat-basic:\n  - key: llm.system\n    kind: sideways\n", 5, "kind 'sideways'"),
     ("version: 2\ncassettes: {}\n", 1, "'version' must be 1"),
