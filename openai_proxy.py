@@ -136,54 +136,15 @@ def instrument(convention: str) -> None:
 
 
 def create_app(settings: ProxySettings) -> FastAPI:
-    """The FastAPI app; clients are made lazily, one per (Azure deployment, API version)."""
+    """The FastAPI app: ``/health`` and every endpoint, in its ``/v1`` and Azure forms, forwarded to the SDK."""
     import openai  # after instrument(), so the SDK is already wrapped when clients are made
 
     app = FastAPI(title="testopeninference OpenAI proxy")
-    clients: dict[tuple[str, str], Any] = {}
-
-    def client_for(deployment: str | None, api_version: str | None) -> Any:
-        key = (deployment or "", api_version or "")
-        if key not in clients:
-            common = dict(timeout=settings.timeout, max_retries=0)
-            if settings.propagate:
-                common["http_client"] = _propagating_http_client(openai)
-            if deployment is None:
-                clients[key] = openai.AsyncOpenAI(base_url=settings.base_url, api_key=settings.api_key, **common)
-            else:
-                clients[key] = openai.AsyncAzureOpenAI(
-                    azure_endpoint=settings.azure_endpoint,
-                    azure_deployment=deployment,
-                    api_key=settings.azure_api_key,
-                    api_version=api_version or settings.api_version,
-                    **common,
-                )
-        return clients[key]
+    clients = SDKClients(settings, openai)
 
     async def forward(request: Request, endpoint: str, deployment: str | None = None) -> Response:
-        call = ENDPOINTS[endpoint](client_for(deployment, request.query_params.get("api-version")))
-        kwargs = await _arguments(request)
-        extra_headers = {CASSETTE_HEADER: request.headers[CASSETTE_HEADER]} if CASSETTE_HEADER in request.headers else {}
-        token = _attach_trace(request.headers)
-        try:
-            result = await call(**kwargs, extra_headers=extra_headers)
-        except openai.APIStatusError as error:
-            await _flush_spans()
-            return Response(
-                content=error.response.content,
-                status_code=error.status_code,
-                media_type=error.response.headers.get("content-type", "application/json"),
-            )
-        except openai.APIError as error:
-            await _flush_spans()
-            body = {"error": {"message": f"upstream call failed: {error}", "type": "proxy_error", "code": None}}
-            return JSONResponse(body, status_code=502)
-        finally:
-            _detach(token)
-        if isinstance(result, openai.AsyncStream):
-            return StreamingResponse(_sse(result), media_type="text/event-stream")
-        await _flush_spans()
-        return Response(content=_to_json(result), media_type="application/json")
+        call = ENDPOINTS[endpoint](clients.get(deployment, request.query_params.get("api-version")))
+        return await _forward(openai, call, request)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -193,6 +154,70 @@ def create_app(settings: ProxySettings) -> FastAPI:
         _route(app, f"/v1{endpoint}", forward, endpoint)
         _route(app, f"/openai/deployments/{{deployment}}{endpoint}", forward, endpoint)
     return app
+
+
+class SDKClients:
+    """SDK clients made lazily, one per (Azure deployment, API version); ``None`` is the plain OpenAI client."""
+
+    def __init__(self, settings: ProxySettings, openai: Any) -> None:
+        self._settings = settings
+        self._openai = openai
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def get(self, deployment: str | None, api_version: str | None) -> Any:
+        key = (deployment or "", api_version or "")
+        if key not in self._clients:
+            self._clients[key] = self._make(deployment, api_version)
+        return self._clients[key]
+
+    def _make(self, deployment: str | None, api_version: str | None) -> Any:
+        settings, openai = self._settings, self._openai
+        common: dict[str, Any] = dict(timeout=settings.timeout, max_retries=0)
+        if settings.propagate:
+            common["http_client"] = _propagating_http_client(openai)
+        if deployment is None:
+            return openai.AsyncOpenAI(base_url=settings.base_url, api_key=settings.api_key, **common)
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=settings.azure_endpoint,
+            azure_deployment=deployment,
+            api_key=settings.azure_api_key,
+            api_version=api_version or settings.api_version,
+            **common,
+        )
+
+
+async def _forward(openai: Any, call: Callable[..., Any], request: Request) -> Response:
+    """Make the SDK call in the caller's trace; answer with its result, a stream, or the upstream's error.
+
+    Spans are flushed before the answer (for a stream, before its last event), so a caller holding the
+    response finds its span at the collector.
+    """
+    kwargs = await _arguments(request)
+    extra_headers = {CASSETTE_HEADER: request.headers[CASSETTE_HEADER]} if CASSETTE_HEADER in request.headers else {}
+    token = _attach_trace(request.headers)
+    try:
+        result = await call(**kwargs, extra_headers=extra_headers)
+    except openai.APIError as error:
+        await _flush_spans()
+        return _error_response(openai, error)
+    finally:
+        _detach(token)
+    if isinstance(result, openai.AsyncStream):
+        return StreamingResponse(_sse(result), media_type="text/event-stream")
+    await _flush_spans()
+    return Response(content=_to_json(result), media_type="application/json")
+
+
+def _error_response(openai: Any, error: Exception) -> Response:
+    """An upstream error keeps its status and body; a failure to reach the upstream is a 502."""
+    if isinstance(error, openai.APIStatusError):
+        return Response(
+            content=error.response.content,
+            status_code=error.status_code,
+            media_type=error.response.headers.get("content-type", "application/json"),
+        )
+    body = {"error": {"message": f"upstream call failed: {error}", "type": "proxy_error", "code": None}}
+    return JSONResponse(body, status_code=502)
 
 
 def _propagating_http_client(openai: Any) -> Any:
@@ -256,7 +281,12 @@ async def _sse(stream: Any) -> AsyncIterator[bytes]:
 
 
 async def _flush_spans() -> None:
-    """Export finished spans and log records before answering, so a client with the response finds them."""
+    """Export finished spans and log records before answering, so a client with the response finds them.
+
+    Safe with requests in flight together: ``force_flush`` exports under the processor's export lock, so when
+    it returns, every span that ended before the call (this request's) has been exported, whichever
+    request's flush or the processor's own thread sent it.
+    """
     from opentelemetry import _logs, trace
 
     for provider in (trace.get_tracer_provider(), _logs.get_logger_provider()):

@@ -58,11 +58,8 @@ def changed_finish_reason(text: str) -> str:
     return json.dumps(data)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="time spent on each comparison row")
-    args = parser.parse_args()
-
+def rows(seconds: float) -> list[tuple[str, float, str, float]]:
+    """(what, measured, unit, target) for each row; ``benchmarks/targets.py`` prints them too."""
     first = call_ms(lambda: get_span(CASSETTE))
     cold = []
     for _ in range(30):
@@ -76,16 +73,22 @@ def main() -> None:
     assert len(span_differences(golden, model)) == len(span_differences(golden, output)) == 1
     assert span_differences(golden, get_span(CASSETTE)) == []
 
-    rows = [
+    return [
         ("get_span warm, median", statistics.median(warm), "ms", 0.2),
         ("get_span cold, first call of the process", first, "ms", 5.0),
         ("get_span cold, parse cache emptied, median", statistics.median(cold), "ms", 5.0),
-        ("span_differences, equal spans", pairs_per_second(golden, get_span(CASSETTE), args.seconds), "pairs/s", 20_000),
-        ("span_differences, one attribute differing", pairs_per_second(golden, model, args.seconds), "pairs/s", 5_000),
-        ("span_differences, one JSON value differing", pairs_per_second(golden, output, args.seconds), "pairs/s", 5_000),
+        ("span_differences, equal spans", pairs_per_second(golden, get_span(CASSETTE), seconds), "pairs/s", 20_000),
+        ("span_differences, one attribute differing", pairs_per_second(golden, model, seconds), "pairs/s", 5_000),
+        ("span_differences, one JSON value differing", pairs_per_second(golden, output, seconds), "pairs/s", 5_000),
     ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.0, help="time spent on each comparison row")
+    args = parser.parse_args()
     print(f"{'what':<46} {'measured':>14} {'target':>14} {'ratio':>6}")
-    for what, value, unit, target in rows:
+    for what, value, unit, target in rows(args.seconds):
         rate = unit == "pairs/s"
         ratio = value / target if rate else target / value
         shown = f"{value:,.0f} {unit}" if rate else f"{value:.3f} {unit}"

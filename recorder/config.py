@@ -76,6 +76,8 @@ IDLE_TIMEOUT = "TESTOPENINFERENCE_IDLE_TIMEOUT"
 
 GRPC = "TESTOPENINFERENCE_GRPC"
 """``false`` turns off the collector's OTLP/gRPC receiver in ``serve`` and the pytest fixtures (default ``true``)."""
+RECORD_CONCURRENCY = "TESTOPENINFERENCE_RECORD_CONCURRENCY"
+"""Cassettes ``testopeninference record`` keeps in flight through one proxy at once (default 4)."""
 
 OPENAI_API_KEY = "OPENAI_API_KEY"
 """A real API key: a missing cassette is then recorded from the live API."""
@@ -182,6 +184,7 @@ class Settings:
     idle_timeout: float = 5.0
     ignore_body_keys: tuple[str, ...] = ()  # request body keys the fake server tolerates (pyproject only)
     grpc: bool = True  # the collector also receives OTLP/gRPC (serve and the fixtures)
+    record_concurrency: int = 4
 
     def connection_limits(self) -> ConnectionLimits:
         """What the fake server and the collector allow each client."""
@@ -213,7 +216,8 @@ class Settings:
 PROXY_ENVS = ("auto", "isolated", "current")
 
 
-_POSITIVE_INTS = {MAX_SPANS: "max_spans", REQUESTS_KEPT: "requests_kept", MAX_CONNECTIONS: "max_connections"}
+_POSITIVE_INTS = {MAX_SPANS: "max_spans", REQUESTS_KEPT: "requests_kept", MAX_CONNECTIONS: "max_connections",
+                  RECORD_CONCURRENCY: "record_concurrency"}
 _POSITIVE_FLOATS = {HEADER_TIMEOUT: "header_timeout", BODY_TIMEOUT: "body_timeout", IDLE_TIMEOUT: "idle_timeout"}
 
 

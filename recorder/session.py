@@ -3,16 +3,20 @@
 Starting the proxy costs about a second of imports, so it is started once and
 reused for every cassette. Each request carries its own trace id and its span
 is picked by that id and the convention's instrumentation scope, so requests
-in flight together never get each other's span.
+in flight together never get each other's span: ``record_many`` keeps several
+in flight (``Settings.record_concurrency``) so the recorder and the proxy work
+on both cores at once, and each golden's bytes stay those of a serial run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import httpx
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
@@ -80,21 +84,41 @@ class SpanRecorder:
         self._collector: InMemoryOTLPCollector | None = None
         self._proxy_url: str | None = None
         self._client: httpx.Client | None = None
+        self._proxy_lock = threading.Lock()  # one (re)start of the proxy at a time, among concurrent captures
+        self._starting: Future[SpanRecorder] | None = None
+        self._versions: tuple[ProxyBackend, dict[str, str]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> SpanRecorder:
         with contextlib.ExitStack() as stack:
-            self._fake = stack.enter_context(FakeOpenAIServer(self.replayer))
-            self._collector = stack.enter_context(InMemoryOTLPCollector())
+            servers: list[FakeOpenAIServer | InMemoryOTLPCollector] = []
+            stack.callback(_stop_side_by_side, servers)
+            self._fake = FakeOpenAIServer(self.replayer).start()
+            servers.append(self._fake)
+            self._collector = InMemoryOTLPCollector().start()
+            servers.append(self._collector)
             self._client = stack.enter_context(httpx.Client())
             self._stack = stack.pop_all()
         try:
             self._start_proxy()
         except BaseException:
-            self.stop()
+            self._stop_parts()
             raise
         return self
+
+    def start_in_background(self) -> SpanRecorder:
+        """Start on a thread, so the caller loads and checks cassettes while the proxy imports (about a
+        second); the first recording waits for the start, and raises its error."""
+        pool = ThreadPoolExecutor(1, thread_name_prefix="recorder-start")
+        self._starting = pool.submit(self.start)
+        pool.shutdown(wait=False)
+        return self
+
+    def wait_started(self) -> None:
+        """Wait for ``start_in_background`` (if it was used); its error is raised here."""
+        if self._starting is not None:
+            self._starting.result()
 
     @property
     def backend_name(self) -> str:
@@ -120,6 +144,12 @@ class SpanRecorder:
         }
 
     def stop(self) -> None:
+        if self._starting is not None:
+            with contextlib.suppress(BaseException):  # a failed start has cleaned up after itself
+                self._starting.result()
+        self._stop_parts()
+
+    def _stop_parts(self) -> None:
         if self._backend is not None:
             self._backend.stop()
         self._proxy_url = None
@@ -139,32 +169,64 @@ class SpanRecorder:
     def record(self, cassette: str, *, force: bool = False) -> RecordResult:
         """Write the golden for ``cassette`` unless it exists (or ``force``), and note its provenance.
 
-        Holds the golden's lock, so processes recording side by side record each golden once (``recorded``
-        is False when another process wrote it meanwhile). Span, log records and manifest entry are written
-        as one unit: all of them or none.
+        The golden's lock is held only while writing, so processes recording side by side never wait for each
+        other's proxy; a golden that another process wrote while this one recorded is left as it is
+        (``recorded`` is False). Span, log records and manifest entry are written as one unit: all or none.
         """
         started = time.monotonic()
         path = self.span_path(cassette)
         self.check_covered(cassette)
         spans_dir = self.settings.spans_dir
         refuse_packaged(spans_dir)
-        with self._unwritable_as_error(path), golden_lock(spans_dir, f"{self.convention.name}.{cassette}"):
+        with self._unwritable_as_error(path):
             if path.exists() and not force:
                 return RecordResult(cassette, path, False, time.monotonic() - started)
             golden = self.capture_golden(cassette)
-            provenance = Provenance(
-                cassette_sha256=file_sha256(self.library.path(cassette)),
-                packages=self._backend.package_versions(self.convention.packages),
-            )
-            files = {}
-            if golden.logs is not None:
-                files[self.convention.logs_path(spans_dir, cassette)] = to_json(golden.logs)
-            with directory_lock(spans_dir):  # the manifest is shared: held only to commit
-                manifest = Manifest(spans_dir)
-                files[manifest.path] = manifest.text_with(path, provenance)
-                files[path] = to_json(golden.span)  # last: an existing span file means a complete golden
-                write_atomic_group(files)
+            with golden_lock(spans_dir, f"{self.convention.name}.{cassette}"):
+                if path.exists() and not force:  # written by another process while this one recorded
+                    return RecordResult(cassette, path, False, time.monotonic() - started)
+                self._write(cassette, path, golden)
         return RecordResult(cassette, path, True, time.monotonic() - started)
+
+    def record_many(self, cassettes: Iterable[str], *, force: bool = False,
+                    concurrency: int | None = None) -> Iterator[RecordResult]:
+        """``record`` each cassette, ``concurrency`` at a time (``Settings.record_concurrency``), in order of completion.
+
+        The first error stops the rest: requests not yet sent are cancelled, those in flight finish, and it
+        is raised.
+        """
+        names = list(cassettes)
+        workers = max(1, min(concurrency or self.settings.record_concurrency, len(names) or 1))
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="record")
+        pending: set[Future[RecordResult]] = {pool.submit(self.record, name, force=force) for name in names}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    yield future.result()  # the first error is raised here
+        finally:  # an error, Ctrl-C or a caller that stops early: nothing more is sent
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _packages(self) -> dict[str, str]:
+        """The versions that shaped the goldens, read once per proxy (package metadata takes milliseconds)."""
+        assert self._backend is not None
+        backend = self._backend
+        if self._versions is None or self._versions[0] is not backend:
+            self._versions = (backend, backend.package_versions(self.convention.packages))
+        return dict(self._versions[1])
+
+    def _write(self, cassette: str, path: Path, golden: Golden) -> None:
+        """Golden, log records and manifest entry, written together under the manifest's lock."""
+        spans_dir = self.settings.spans_dir
+        provenance = Provenance(cassette_sha256=file_sha256(self.library.path(cassette)), packages=self._packages())
+        files = {}
+        if golden.logs is not None:
+            files[self.convention.logs_path(spans_dir, cassette)] = to_json(golden.logs)
+        with directory_lock(spans_dir):  # the manifest is shared: held only to commit
+            manifest = Manifest(spans_dir)
+            files[manifest.path] = manifest.text_with(path, provenance)
+            files[path] = to_json(golden.span)  # last: an existing span file means a complete golden
+            write_atomic_group(files)
 
     @contextlib.contextmanager
     def _unwritable_as_error(self, path: Path) -> Iterator[None]:
@@ -218,8 +280,10 @@ class SpanRecorder:
         return self.record(cassette, force=True)  # the golden comes from the replay, like every later one
 
     def _capture(self, cassette: str, send: _Sender, expected_statuses: set[int]) -> Golden:
-        if self._proxy_url is None or self._backend is None or not self._backend.alive():
-            self._restart_proxy()
+        self.wait_started()
+        with self._proxy_lock:
+            if self._proxy_url is None or self._backend is None or not self._backend.alive():
+                self._restart_proxy()
         assert self._client is not None and self._collector is not None and self._proxy_url is not None
         trace_id = proxy_request.new_trace_id()
         try:
@@ -283,6 +347,15 @@ class SpanRecorder:
             what = f"the proxy died ({what})"
         logs = self._backend.logs() if self._backend else ""
         return ProxyError(f"recording {cassette!r} failed: {what}. Nothing was written. Proxy output:\n{tail(logs)}")
+
+
+def _stop_side_by_side(servers: list[FakeOpenAIServer | InMemoryOTLPCollector]) -> None:
+    """Stop the servers together: each one's shutdown waits a tenth of a second (uvicorn's), not one after another."""
+    stoppers = [threading.Thread(target=server.stop, name="server-stop") for server in servers]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join()
 
 
 def _in_trace(item: CollectedLogRecord, trace_id: int) -> bool:

@@ -71,6 +71,8 @@ def _add_record(commands: Subcommands) -> None:
     record.add_argument("--backend", default=None, help="local, docker or auto (default: RECORD_BACKEND or local)")
     record.add_argument("--allow-version-mismatch", action="store_true", default=None,
                         help="record even when installed packages differ from requirements.txt")
+    record.add_argument("-j", "--concurrency", type=_positive_int, default=None, metavar="N",
+                        help="cassettes in flight at once (default: TESTOPENINFERENCE_RECORD_CONCURRENCY or 4)")
 
 
 def _add_new(commands: Subcommands) -> None:
@@ -170,34 +172,34 @@ _SERVE_LIMITS = ("max_spans", "requests_kept", "max_connections", "header_timeou
 
 def _record(args: argparse.Namespace, out: TextIO) -> int:
     """Record what is missing; the summary says what this run wrote, what another process wrote meanwhile
-    (this run waited on its lock and found it there), what was already present and what is not covered."""
+    (this run waited on its lock and found it there), what was already present and what is not covered.
+
+    The proxy starts first, when anything may need recording, and imports while the cassettes are loaded and
+    checked; then ``record_concurrency`` cassettes are in flight at once, each line printed as one finishes."""
     started = time.monotonic()
     settings = _settings(args)
+    if args.concurrency is not None:
+        settings = replace(settings, record_concurrency=args.concurrency)
     refuse_packaged(settings.spans_dir)
     library = cassette_library(settings)
     names = args.names or library.names()
-    for name in names:
-        library.load(name)  # fail on an unknown or broken cassette before starting anything
     convention = get_convention(settings.convention)
-    uncovered = {n: convention.why_not_covered(n, endpoint_of(library.load(n))) for n in names}
-    todo = [n for n in names if not uncovered[n]
-            and (args.force or not layers.golden_location(settings, convention, library.path(n)).path.exists())]
-    for name in names:
-        if uncovered[name]:
-            print(f"skipped   {name} (not covered: {uncovered[name]})", file=out)
-        elif name not in todo:
-            print(f"present   {name}", file=out)
-    written = 0
-    if todo:
-        with SpanRecorder(settings) as recorder:
-            print(f"backend   {recorder.backend_name}", file=out, flush=True)
-            for done, name in enumerate(todo, 1):
-                result = recorder.record(name, force=args.force)
-                written += result.recorded
-                what = "recorded " if result.recorded else "found    "
-                why = "" if result.recorded else " (written by another process meanwhile)"
-                print(f"{what} {name} -> {_shown(result.path)}{why} ({result.seconds:.2f} s)  "
-                      f"{_bar(done, len(todo))}", file=out, flush=True)
+    with contextlib.ExitStack() as stack:
+        recorder = None
+        if _may_record(settings, library, names, args.force):
+            recorder = stack.enter_context(SpanRecorder(settings).start_in_background())
+        for name in names:
+            library.load(name)  # fail on an unknown or broken cassette before recording anything
+        uncovered = {n: convention.why_not_covered(n, endpoint_of(library.load(n))) for n in names}
+        todo = [n for n in names if not uncovered[n] and (args.force or not _golden_exists(settings, library, n))]
+        for name in names:
+            if uncovered[name]:
+                print(f"skipped   {name} (not covered: {uncovered[name]})", file=out)
+            elif name not in todo:
+                print(f"present   {name}", file=out)
+        if todo and recorder is None:  # a golden removed since the first look
+            recorder = stack.enter_context(SpanRecorder(settings).start_in_background())
+        written = _record_all(recorder, todo, args.force, out) if recorder is not None and todo else 0
     elapsed = time.monotonic() - started
     skipped = sum(1 for why in uncovered.values() if why)
     summary = f"{written} recorded"
@@ -206,6 +208,46 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     summary += f", {skipped} not covered by {convention.name}" if skipped else ""
     print(f"{summary}, {elapsed:.2f} s in total", file=out)
     return 0
+
+
+def _may_record(settings: Settings, library, names: list[str], force: bool) -> bool:
+    """Whether to start the proxy before the cassettes are checked: every name is a file, and a golden is due
+    (with ``force``, or missing and covered by the convention; only those few cassettes are read here)."""
+    try:
+        if not all(library.path(name).is_file() for name in names):
+            return False  # loading it fails, with suggestions: no proxy for nothing
+        if force:
+            return True
+        convention = get_convention(settings.convention)
+        missing = [name for name in names if not _golden_exists(settings, library, name)]
+        return any(not convention.why_not_covered(name, endpoint_of(library.load(name))) for name in missing)
+    except TestOpenInferenceError:
+        return False  # a broken cassette: checking them all says which
+
+
+def _golden_exists(settings: Settings, library, name: str) -> bool:
+    """Whether the golden is there (the user's own or the packaged one)."""
+    return layers.golden_location(settings, get_convention(settings.convention), library.path(name)).path.exists()
+
+
+def _record_all(recorder: SpanRecorder, todo: list[str], force: bool, out: TextIO) -> int:
+    """Record ``todo`` several at a time, one line per golden as it finishes; the number written."""
+    recorder.wait_started()
+    print(f"backend   {recorder.backend_name}", file=out, flush=True)
+    written = 0
+    for done, result in enumerate(recorder.record_many(todo, force=force), 1):
+        written += result.recorded
+        what = "recorded " if result.recorded else "found    "
+        why = "" if result.recorded else " (written by another process meanwhile)"
+        print(f"{what} {result.cassette} -> {_shown(result.path)}{why} ({result.seconds:.2f} s)  "
+              f"{_bar(done, len(todo))}", file=out, flush=True)
+    return written
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:

@@ -2,7 +2,10 @@
 
 Recording starts a proxy, which takes about a second, so one ``SpanRecorder``
 per settings is kept for the life of the process and reused by every call;
-``close_recorders()`` (also run at exit) stops them.
+``close_recorders()`` (also run at exit) stops them. In a pytest-xdist worker
+the plugin calls ``use_recording_service``: recordings then go to the run's one
+``RecordingService`` (``recorder/shared_recording.py``), so the workers share
+one proxy per convention instead of starting one each.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from testopeninference.recorder import layers, resources
 from testopeninference.recorder.conventions import get_convention
 from testopeninference.recorder.layers import GoldenLocation, cassette_library
 from testopeninference.recorder.session import RecordResult, SpanRecorder
+from testopeninference.recorder.shared_recording import RemoteRecorder
 from testopeninference.recorder.endpoints import Endpoint, endpoint_of
 from testopeninference.recorder.span_file import log_records, read_logs, read_span
 from testopeninference.errors import ConfigurationError, GoldenSpanMissingError, NotCoveredError, record_command
 
-_recorders: dict[Settings, SpanRecorder] = {}
+_recorders: dict[Settings, SpanRecorder | RemoteRecorder] = {}
+_service_url: list[str] = []  # the run's RecordingService, in a pytest-xdist worker
 _rerecorded: set[Path] = set()  # goldens re-recorded by this process under RecordMode.ALL
 _lock = threading.Lock()
 _progress_listeners: list[Callable[[str], None]] = []  # told of slow one-time work, such as the proxy's virtualenv
@@ -184,11 +189,21 @@ def missing_golden_message(location: GoldenLocation, convention: str, cassette: 
     return f"golden span {location.path} does not exist; record it with {how}."
 
 
-def _recorder(settings: Settings) -> SpanRecorder:
+def use_recording_service(address: str | None) -> None:
+    """Record through the ``RecordingService`` at ``address`` (the pytest-xdist controller's); ``None``: here."""
+    close_recorders()
+    _service_url[:] = [address] if address else []
+
+
+def _recorder(settings: Settings) -> SpanRecorder | RemoteRecorder:
     key = _recorder_key(settings)
     if key not in _recorders:
-        _recorders[key] = SpanRecorder(key, progress=_progress).start()
+        _recorders[key] = RemoteRecorder(_service_url[0], key, _local_recorder) if _service_url else _local_recorder(key)
     return _recorders[key]
+
+
+def _local_recorder(settings: Settings) -> SpanRecorder:
+    return SpanRecorder(settings, progress=_progress).start()
 
 
 def _recorder_key(settings: Settings) -> Settings:

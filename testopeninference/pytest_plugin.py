@@ -34,6 +34,8 @@ from testopeninference.errors import TestOpenInferenceError, record_command
 from testopeninference.recorder.session import RecordResult
 from testopeninference.goldens import (close_recorders, golden_span as _golden_span, on_progress, on_recorded,
                                       use_option_defaults)
+from testopeninference.goldens import use_recording_service
+from testopeninference.recorder.shared_recording import RecordingService
 from testopeninference.kit import FakeOpenAI, OTLPCollector
 from testopeninference.status import golden_statuses
 
@@ -100,6 +102,29 @@ class GoldenSession:
 
 _SESSION = pytest.StashKey[GoldenSession]()
 _FAKE_OPENAI = pytest.StashKey[FakeOpenAI]()
+_SERVICE = pytest.StashKey[RecordingService]()
+SERVICE_INPUT = "testopeninference_recording_service"
+"""The key of ``workerinput`` that gives pytest-xdist workers the run's recording service."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """In the pytest-xdist controller: every worker records through one service (one proxy per convention)."""
+    if _SERVICE not in node.config.stash:
+        node.config.stash[_SERVICE] = RecordingService().start()
+    node.workerinput[SERVICE_INPUT] = node.config.stash[_SERVICE].address
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    address = getattr(config, "workerinput", {}).get(SERVICE_INPUT)
+    if address:
+        use_recording_service(address)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    service = config.stash.get(_SERVICE, None)
+    if service is not None:  # after every worker finished: their proxies go with it
+        service.stop()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
