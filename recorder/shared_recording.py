@@ -27,7 +27,8 @@ import httpx
 
 import testopeninference.errors as errors
 from testopeninference.recorder.config import RecordMode, Settings
-from testopeninference.recorder.loopback import BackgroundServer, ClientGone, RequestError, header, receive_body
+from testopeninference.errors import ClientGoneError as ClientGone, RequestError
+from testopeninference.recorder.loopback import BackgroundServer, header, receive_body
 from testopeninference.recorder.session import RecordResult, SpanRecorder
 
 MAX_REQUEST_BYTES = 64 * 1024
