@@ -6,6 +6,11 @@ official OpenAI SDK call (async client; ``AsyncAzureOpenAI`` for the Azure
 OpenAI server; ``X-Cassette-Name`` is forwarded to it. Spans are exported
 over OTLP/HTTP to ``OTEL_EXPORTER_OTLP_ENDPOINT``.
 
+Other providers live beside this module (``PROVIDERS``: ``anthropic_proxy``,
+``cohere_proxy``), each with its routes, SDK client and instrumentors; this one
+process serves them all, and ``--convention`` installs every provider's
+instrumentor of that convention.
+
 A caller's ``traceparent`` sets the trace of the instrumentation span (as a
 local parent, so the span is exported exactly as for an untraced call): the
 recorder uses it to pick the span of each request.
@@ -24,6 +29,7 @@ import os
 import socket
 import sys
 import threading
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
@@ -104,7 +110,16 @@ ENDPOINTS: dict[str, Callable[[Any], Callable[..., Any]]] = {
     "/audio/transcriptions": lambda c: c.audio.transcriptions.create,
     "/audio/translations": lambda c: c.audio.translations.create,
     "/responses": lambda c: c.responses.create,
+    "/audio/speech": lambda c: c.audio.speech.create,
 }
+
+PROVIDERS = ("anthropic_proxy", "cohere_proxy")
+"""The other providers' modules, beside this one (``mount`` adds their routes, ``INSTRUMENTORS`` per convention)."""
+
+
+def providers() -> list[ModuleType]:
+    """The provider modules, imported from this module's own folder or package."""
+    return [importlib.import_module(f"{__package__}.{name}" if __package__ else name) for name in PROVIDERS]
 
 
 def instrument(convention: str) -> None:
@@ -133,6 +148,12 @@ def instrument(convention: str) -> None:
     trace.set_tracer_provider(tracer_provider)
     _logs.set_logger_provider(logger_provider)
     setup.load().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
+    for provider in providers():
+        if convention in provider.INSTRUMENTORS:
+            instrumentor, options = provider.INSTRUMENTORS[convention]
+            Instrumentation(instrumentor, options).load().instrument(
+                tracer_provider=tracer_provider, logger_provider=logger_provider
+            )
 
 
 def create_app(settings: ProxySettings) -> FastAPI:
@@ -153,6 +174,8 @@ def create_app(settings: ProxySettings) -> FastAPI:
     for endpoint in ENDPOINTS:
         _route(app, f"/v1{endpoint}", forward, endpoint)
         _route(app, f"/openai/deployments/{{deployment}}{endpoint}", forward, endpoint)
+    for provider in providers():
+        provider.mount(app, sys.modules[__name__], settings.timeout, settings.propagate)
     return app
 
 
@@ -205,6 +228,8 @@ async def _forward(openai: Any, call: Callable[..., Any], request: Request) -> R
     if isinstance(result, openai.AsyncStream):
         return StreamingResponse(_sse(result), media_type="text/event-stream")
     await _flush_spans()
+    if isinstance(getattr(result, "content", None), bytes):  # binary content (speech audio) as the upstream sent it
+        return Response(content=result.content, media_type=result.response.headers.get("content-type"))
     return Response(content=_to_json(result), media_type="application/json")
 
 

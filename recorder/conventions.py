@@ -187,11 +187,16 @@ _OPENLLMETRY_STREAMED_CHOICE = (
     "the instrumentation emits the gen_ai.choice event of a streamed chat outside the chat span "
     "(it points at the caller's span), so no self-consistent golden exists"
 )
+_OPENLLMETRY_ANTHROPIC_EVENTS = (
+    "Traceloop's opentelemetry-instrumentation-anthropic emits its input events (gen_ai.user.message, ...) "
+    "before it starts the span, so they point at the caller's span and no self-consistent golden exists"
+)
 OPENLLMETRY_EVENTS = Convention(
     name="openllmetry-events",
     spans_subdir="openllmetry-events",
     content="events",
-    **_Family({**_OPENLLMETRY, "uncovered": {
+    **_Family({**_OPENLLMETRY, "endpoints": tuple(e for e in _OPENLLMETRY["endpoints"] if e is not Endpoint.MESSAGES),
+               "why_not": {**_OPENLLMETRY["why_not"], Endpoint.MESSAGES: _OPENLLMETRY_ANTHROPIC_EVENTS}, "uncovered": {
         **_OPENLLMETRY["uncovered"],
         "chat-streaming": _OPENLLMETRY_STREAMED_CHOICE,
         "chat-streaming-detailed-usage": _OPENLLMETRY_STREAMED_CHOICE,

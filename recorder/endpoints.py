@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from urllib.parse import urlsplit
 
 from testopeninference.recorder.cassette import Cassette
 from testopeninference.errors import InvalidCassetteError
@@ -80,17 +81,22 @@ _SPAN_NAMES = {
     Endpoint.TRANSLATION: "Translation",
     Endpoint.RESPONSES: "Response",
     Endpoint.SPEECH: "HttpxBinaryResponseContent",
-    Endpoint.MESSAGES: "Messages",
-    Endpoint.COUNT_TOKENS: "Messages.count_tokens",
-    Endpoint.RERANK: "Rerank",
+    Endpoint.MESSAGES: "messages.create",
+    Endpoint.COUNT_TOKENS: "messages.count_tokens",
+    Endpoint.RERANK: "AsyncClientV2.rerank",
 }
 
 
 def endpoint_of(cassette: Cassette) -> Endpoint:
     """The endpoint of a cassette's request (chat is tested before its suffix ``/completions``, token counting
     before ``/messages``: no suffix ends another that is tested earlier)."""
-    path = cassette.request.path.rstrip("/")
+    return endpoint_of_path(cassette.request.path, cassette.path)
+
+
+def endpoint_of_path(path: str, where: object) -> Endpoint:
+    """The endpoint a request path names; ``where`` (a cassette's file or name) goes into the error."""
+    path = urlsplit(path).path.rstrip("/")
     for endpoint in Endpoint:
         if path.endswith(endpoint.path_suffix):
             return endpoint
-    raise InvalidCassetteError(f"{cassette.path}: no known endpoint (OpenAI, Anthropic or Cohere) for path {path!r}.")
+    raise InvalidCassetteError(f"{where}: no known endpoint (OpenAI, Anthropic or Cohere) for path {path!r}.")

@@ -1,0 +1,57 @@
+"""Anthropic beside the OpenAI proxy: the Messages API and token counting, through the official SDK.
+
+A provider module brings its routes (path -> SDK call on its client), its client
+and, per convention, its instrumentor; ``openai_proxy`` mounts it in the one
+proxy app (``PROVIDERS``) and installs its instrumentor next to OpenAI's. The
+plumbing every provider shares (trace adoption, span flushing, error replies)
+is ``openai_proxy``'s, handed in as ``proxy``: the Anthropic SDK has OpenAI's
+shape (``APIStatusError``, ``AsyncStream``, ``extra_headers``), so its calls go
+through the same ``_forward``.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+BASE_URL_VARIABLE, API_KEY_VARIABLE = "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"
+
+ROUTES: dict[str, Callable[[Any], Callable[..., Any]]] = {
+    "/v1/messages": lambda client: client.messages.create,
+    "/v1/messages/count_tokens": lambda client: client.messages.count_tokens,
+}
+
+INSTRUMENTORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "openinference": ("openinference.instrumentation.anthropic:AnthropicInstrumentor", {}),
+    "openllmetry": ("opentelemetry.instrumentation.anthropic:AnthropicInstrumentor", {"use_attributes": True}),
+    "openllmetry-events": ("opentelemetry.instrumentation.anthropic:AnthropicInstrumentor", {"use_attributes": False}),
+}
+"""Convention -> (instrumentor, constructor arguments); the OpenTelemetry GenAI family has no Anthropic one."""
+
+
+def mount(app: FastAPI, proxy: ModuleType, timeout: float, propagate: bool) -> None:
+    """Add the routes, served by one async client made after ``instrument()`` wrapped the SDK."""
+    import anthropic
+
+    options: dict[str, Any] = {"timeout": timeout, "max_retries": 0}
+    if propagate:
+        options["http_client"] = proxy._propagating_http_client(anthropic)
+    client = anthropic.AsyncAnthropic(
+        base_url=os.environ.get(BASE_URL_VARIABLE, "https://api.anthropic.com"),
+        api_key=os.environ.get(API_KEY_VARIABLE, "unused"),
+        **options,
+    )
+    for path, method in ROUTES.items():
+        _route(app, path, proxy, anthropic, method(client))
+
+
+def _route(app: FastAPI, path: str, proxy: ModuleType, sdk: ModuleType, call: Callable[..., Any]) -> None:
+    async def handler(request: Request) -> Response:
+        response: Response = await proxy._forward(sdk, call, request)
+        return response
+
+    app.add_api_route(path, handler, methods=["POST"], name=path)
