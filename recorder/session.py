@@ -25,7 +25,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder import request as proxy_request
 from testopeninference.recorder.backends import ProxyBackend, create_backend, tail
-from testopeninference.recorder.cassette import CassetteLibrary, RecordedRequest
+from testopeninference.recorder.cassette import Cassette, CassetteLibrary, RecordedRequest
 from testopeninference.recorder.collector import CollectedLogRecord, CollectedSpan, InMemoryOTLPCollector
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import get_convention
@@ -322,6 +322,7 @@ class SpanRecorder:
 
     def _take_span(self, cassette: str, trace_id: int, scope: str) -> tuple[Span, list[CollectedLogRecord]]:
         """This request's span from the convention's scope (for its provider), and the log records of it."""
+        assert self._collector is not None and self._backend is not None
         found = self._collector.wait_for(belongs_to(trace_id, scope), self.settings.span_timeout)
         self._collector.remove(belongs_to(trace_id))
         records = [item for item in self._collector.log_records() if _in_trace(item, trace_id)]
@@ -380,6 +381,6 @@ def belongs_to(trace_id: int, scope_name: str | None = None) -> Callable[[Collec
     return predicate
 
 
-def _recorded_statuses(cassette) -> set[int]:
+def _recorded_statuses(cassette: Cassette) -> set[int]:
     return {interaction.response.code for interaction in cassette.interactions}
 

@@ -23,6 +23,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from testopeninference.recorder.cassette import CassetteLibrary
 from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder import layers
 from testopeninference.recorder.config import RecordMode, Settings
@@ -210,7 +211,7 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _may_record(settings: Settings, library, names: list[str], force: bool) -> bool:
+def _may_record(settings: Settings, library: CassetteLibrary, names: list[str], force: bool) -> bool:
     """Whether to start the proxy before the cassettes are checked: every name is a file, and a golden is due
     (with ``force``, or missing and covered by the convention; only those few cassettes are read here)."""
     try:
@@ -225,7 +226,7 @@ def _may_record(settings: Settings, library, names: list[str], force: bool) -> b
         return False  # a broken cassette: checking them all says which
 
 
-def _golden_exists(settings: Settings, library, name: str) -> bool:
+def _golden_exists(settings: Settings, library: CassetteLibrary, name: str) -> bool:
     """Whether the golden is there (the user's own or the packaged one)."""
     return layers.golden_location(settings, get_convention(settings.convention), library.path(name)).path.exists()
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -108,7 +108,7 @@ SERVICE_INPUT = "testopeninference_recording_service"
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:
+def pytest_configure_node(node: Any) -> None:  # an xdist WorkerController
     """In the pytest-xdist controller: every worker records through one service (one proxy per convention)."""
     if _SERVICE not in node.config.stash:
         node.config.stash[_SERVICE] = RecordingService().start()
