@@ -12,6 +12,7 @@ through the same ``_forward``.
 from __future__ import annotations
 
 import os
+import sys
 from types import ModuleType
 from typing import Any, Callable
 
@@ -33,25 +34,40 @@ INSTRUMENTORS: dict[str, tuple[str, dict[str, Any]]] = {
 """Convention -> (instrumentor, constructor arguments); the OpenTelemetry GenAI family has no Anthropic one."""
 
 
-def mount(app: FastAPI, proxy: ModuleType, timeout: float, propagate: bool) -> None:
-    """Add the routes, served by one async client made after ``instrument()`` wrapped the SDK."""
-    import anthropic
+def mount(app: FastAPI, proxy: ModuleType, settings: Any) -> None:
+    """Add the routes; the SDK is instrumented and its client made on the first request (``proxy.ProxySettings``)."""
+    made: list[Any] = []  # [client]: one per app; the event loop's one thread makes it
 
-    options: dict[str, Any] = {"timeout": timeout, "max_retries": 0}
-    if propagate:
+    def client() -> Any:
+        if not made:
+            made.append(_client(proxy, settings))
+        return made[0]
+
+    for path, method in ROUTES.items():
+        _route(app, path, proxy, client, method)
+
+
+def _client(proxy: ModuleType, settings: Any) -> Any:
+    proxy.instrument_provider(sys.modules[__name__], settings.convention)
+    import anthropic  # after the instrumentor wrapped it
+
+    options: dict[str, Any] = {"timeout": settings.timeout, "max_retries": 0}
+    if settings.propagate:
         options["http_client"] = proxy._propagating_http_client(anthropic)
-    client = anthropic.AsyncAnthropic(
+    return anthropic.AsyncAnthropic(
         base_url=os.environ.get(BASE_URL_VARIABLE, "https://api.anthropic.com"),
         api_key=os.environ.get(API_KEY_VARIABLE, "unused"),
         **options,
     )
-    for path, method in ROUTES.items():
-        _route(app, path, proxy, anthropic, method(client))
 
 
-def _route(app: FastAPI, path: str, proxy: ModuleType, sdk: ModuleType, call: Callable[..., Any]) -> None:
+def _route(app: FastAPI, path: str, proxy: ModuleType, client: Callable[[], Any],
+           method: Callable[[Any], Callable[..., Any]]) -> None:
     async def handler(request: Request) -> Response:
-        response: Response = await proxy._forward(sdk, call, request)
+        call = method(client())
+        import anthropic
+
+        response: Response = await proxy._forward(anthropic, call, request)
         return response
 
     app.add_api_route(path, handler, methods=["POST"], name=path)

@@ -8,6 +8,7 @@ call and its error reply are this module's; trace adoption and span flushing are
 from __future__ import annotations
 
 import os
+import sys
 from types import ModuleType
 from typing import Any, Callable
 
@@ -28,20 +29,31 @@ INSTRUMENTORS: dict[str, tuple[str, dict[str, Any]]] = {
 """Convention -> (instrumentor, constructor arguments); the OpenTelemetry GenAI family has no Cohere one."""
 
 
-def mount(app: FastAPI, proxy: ModuleType, timeout: float, propagate: bool) -> None:
-    """Add the routes, served by one async client made after ``instrument()`` wrapped the SDK."""
-    import cohere
+def mount(app: FastAPI, proxy: ModuleType, settings: Any) -> None:
+    """Add the routes; the SDK is instrumented and its client made on the first request (``proxy.ProxySettings``)."""
+    made: list[Any] = []  # [client]: one per app; the event loop's one thread makes it
+
+    def client() -> Any:
+        if not made:
+            made.append(_client(proxy, settings))
+        return made[0]
+
+    for path, method in ROUTES.items():
+        _route(app, path, proxy, client, method)
+
+
+def _client(proxy: ModuleType, settings: Any) -> Any:
+    proxy.instrument_provider(sys.modules[__name__], settings.convention)
+    import cohere  # after the instrumentor wrapped it
     import httpx
 
-    hooks: dict[str, list[Callable[..., Any]]] = {"request": [_inject_trace]} if propagate else {}
-    client = cohere.AsyncClientV2(
+    hooks: dict[str, list[Callable[..., Any]]] = {"request": [_inject_trace]} if settings.propagate else {}
+    return cohere.AsyncClientV2(
         base_url=os.environ.get(BASE_URL_VARIABLE, "https://api.cohere.com"),
         api_key=os.environ.get(API_KEY_VARIABLE, "unused"),
-        timeout=timeout,
-        httpx_client=httpx.AsyncClient(timeout=timeout, event_hooks=hooks),
+        timeout=settings.timeout,
+        httpx_client=httpx.AsyncClient(timeout=settings.timeout, event_hooks=hooks),
     )
-    for path, method in ROUTES.items():
-        _route(app, path, proxy, method(client))
 
 
 async def _inject_trace(request: Any) -> None:
@@ -50,9 +62,10 @@ async def _inject_trace(request: Any) -> None:
     propagate.inject(request.headers)
 
 
-def _route(app: FastAPI, path: str, proxy: ModuleType, call: Callable[..., Any]) -> None:
+def _route(app: FastAPI, path: str, proxy: ModuleType, client: Callable[[], Any],
+           method: Callable[[Any], Callable[..., Any]]) -> None:
     async def handler(request: Request) -> Response:
-        return await _forward(proxy, call, request)
+        return await _forward(proxy, method(client()), request)
 
     app.add_api_route(path, handler, methods=["POST"], name=path)
 

@@ -9,7 +9,7 @@ over OTLP/HTTP to ``OTEL_EXPORTER_OTLP_ENDPOINT``.
 Other providers live beside this module (``PROVIDERS``: ``anthropic_proxy``,
 ``cohere_proxy``), each with its routes, SDK client and instrumentors; this one
 process serves them all, and ``--convention`` installs every provider's
-instrumentor of that convention.
+instrumentor of that convention (another provider's on its first request).
 
 A caller's ``traceparent`` sets the trace of the instrumentation span (as a
 local parent, so the span is exported exactly as for an untraced call): the
@@ -87,6 +87,7 @@ class ProxySettings:
     api_version: str = DEFAULT_API_VERSION
     timeout: float = 60.0
     propagate: bool = False  # send a W3C traceparent upstream, as a tracing gateway would
+    convention: str = "openinference"  # whose instrumentors the other providers install on first use
 
     @classmethod
     def from_env(cls) -> ProxySettings:
@@ -148,12 +149,21 @@ def instrument(convention: str) -> None:
     trace.set_tracer_provider(tracer_provider)
     _logs.set_logger_provider(logger_provider)
     setup.load().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
-    for provider in providers():
-        if convention in provider.INSTRUMENTORS:
-            instrumentor, options = provider.INSTRUMENTORS[convention]
-            Instrumentation(instrumentor, options).load().instrument(
-                tracer_provider=tracer_provider, logger_provider=logger_provider
-            )
+
+
+def instrument_provider(provider: ModuleType, convention: str) -> None:
+    """Install another provider's instrumentor of the convention, with the providers ``instrument`` set.
+
+    Called on the provider's first request, before its SDK client is made: importing an SDK and its
+    instrumentation takes about a second, paid only by sessions that use that provider.
+    """
+    from opentelemetry import _logs, trace
+
+    if convention in provider.INSTRUMENTORS:
+        instrumentor, options = provider.INSTRUMENTORS[convention]
+        Instrumentation(instrumentor, options).load().instrument(
+            tracer_provider=trace.get_tracer_provider(), logger_provider=_logs.get_logger_provider()
+        )
 
 
 def create_app(settings: ProxySettings) -> FastAPI:
@@ -175,7 +185,7 @@ def create_app(settings: ProxySettings) -> FastAPI:
         _route(app, f"/v1{endpoint}", forward, endpoint)
         _route(app, f"/openai/deployments/{{deployment}}{endpoint}", forward, endpoint)
     for provider in providers():
-        provider.mount(app, sys.modules[__name__], settings.timeout, settings.propagate)
+        provider.mount(app, sys.modules[__name__], settings)
     return app
 
 
@@ -367,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     instrument(args.convention)
     import uvicorn
 
-    app = create_app(dataclasses.replace(ProxySettings.from_env(), propagate=args.propagate))
+    app = create_app(dataclasses.replace(ProxySettings.from_env(), propagate=args.propagate, convention=args.convention))
     if args.fd is None:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
         return
