@@ -51,7 +51,10 @@ def _client(proxy: ModuleType, settings: Any) -> Any:
     proxy.instrument_provider(sys.modules[__name__], settings.convention)
     import anthropic  # after the instrumentor wrapped it
 
-    options: dict[str, Any] = {"timeout": settings.timeout, "max_retries": 0}
+    # The SDK's own tracing is off (one instrumentation per proxy, as for OpenAI); it propagates the trace
+    # context upstream only when asked, as the OpenAI client does.
+    telemetry = {"traces": {"enabled": False}, "propagation": bool(settings.propagate)}
+    options: dict[str, Any] = {"timeout": settings.timeout, "max_retries": 0, "open_telemetry": telemetry}
     if settings.propagate:
         options["http_client"] = proxy._propagating_http_client(anthropic)
     return anthropic.AsyncAnthropic(

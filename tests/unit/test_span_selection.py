@@ -62,7 +62,8 @@ def test_several_candidates_are_an_error_listing_the_trace():
     with pytest.raises(SpanSelectionError) as raised:
         otlp.llm_span(TRACE, timeout=0.1)
     assert str(raised.value) == (
-        f"expected exactly one LLM or embedding span (openinference.span.kind in ['EMBEDDING', 'LLM'] or "
+        f"expected exactly one LLM, embedding or reranker span (openinference.span.kind in ['EMBEDDING', 'LLM', "
+        f"'RERANKER'] or "
         f"gen_ai.operation.name set) in trace {TRACE}, found 2; the trace holds:\n"
         f"  'POST /openai/v1/chat/completions' kind=SPAN_KIND_UNSPECIFIED scope=gateway id={'01' * 8} "
         f"parent={'99' * 8}\n"
@@ -98,3 +99,9 @@ def test_a_trace_asked_about_is_no_longer_unrelated():
 def test_a_bad_trace_id_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="trace id 'abc' is not 32 hex digits"):
         _collector().llm_span("abc")
+
+
+def test_a_reranker_span_is_the_llm_span_of_its_trace():
+    rerank = _span("AsyncClientV2.rerank", TRACE, "05" * 8, "01" * 8, **{"openinference.span.kind": "RERANKER"})
+    otlp = _collector(SERVER, rerank, HEALTH)
+    assert otlp.llm_span(TRACE, timeout=0.1).span == rerank
