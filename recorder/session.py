@@ -137,10 +137,10 @@ class SpanRecorder:
             "OPENAI_API_KEY": PLACEHOLDER_API_KEY,
             "AZURE_OPENAI_ENDPOINT": self._fake.base_url,
             "AZURE_OPENAI_API_KEY": PLACEHOLDER_API_KEY,
-            "ANTHROPIC_BASE_URL": self._fake.base_url,  # every provider's SDK talks to the same fake server
-            "ANTHROPIC_API_KEY": PLACEHOLDER_API_KEY,
+            # Every provider's SDK talks to the same fake server; their keys stay unset (the proxy then sends
+            # "unused"), so the names of real secrets never reach the proxy.
+            "ANTHROPIC_BASE_URL": self._fake.base_url,
             "CO_API_URL": self._fake.base_url,
-            "CO_API_KEY": PLACEHOLDER_API_KEY,
             "OTEL_EXPORTER_OTLP_ENDPOINT": self._collector.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_SERVICE_NAME": "testopeninference-proxy",
