@@ -25,7 +25,7 @@ RUN python3 -m venv /venv \
        fi \
     && rm -rf /build
 
-COPY openai_proxy.py /app/openai_proxy.py
+COPY openai_proxy.py anthropic_proxy.py cohere_proxy.py /app/
 WORKDIR /app
 USER 65534:65534
 ENTRYPOINT ["python", "/app/openai_proxy.py"]

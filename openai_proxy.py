@@ -6,6 +6,11 @@ official OpenAI SDK call (async client; ``AsyncAzureOpenAI`` for the Azure
 OpenAI server; ``X-Cassette-Name`` is forwarded to it. Spans are exported
 over OTLP/HTTP to ``OTEL_EXPORTER_OTLP_ENDPOINT``.
 
+Other providers live beside this module (``PROVIDERS``: ``anthropic_proxy``,
+``cohere_proxy``), each with its routes, SDK client and instrumentors; this one
+process serves them all, and ``--convention`` installs every provider's
+instrumentor of that convention (another provider's on its first request).
+
 A caller's ``traceparent`` sets the trace of the instrumentation span (as a
 local parent, so the span is exported exactly as for an untraced call): the
 recorder uses it to pick the span of each request.
@@ -24,6 +29,7 @@ import os
 import socket
 import sys
 import threading
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
@@ -81,6 +87,7 @@ class ProxySettings:
     api_version: str = DEFAULT_API_VERSION
     timeout: float = 60.0
     propagate: bool = False  # send a W3C traceparent upstream, as a tracing gateway would
+    convention: str = "openinference"  # whose instrumentors the other providers install on first use
 
     @classmethod
     def from_env(cls) -> ProxySettings:
@@ -104,7 +111,16 @@ ENDPOINTS: dict[str, Callable[[Any], Callable[..., Any]]] = {
     "/audio/transcriptions": lambda c: c.audio.transcriptions.create,
     "/audio/translations": lambda c: c.audio.translations.create,
     "/responses": lambda c: c.responses.create,
+    "/audio/speech": lambda c: c.audio.speech.create,
 }
+
+PROVIDERS = ("anthropic_proxy", "cohere_proxy")
+"""The other providers' modules, beside this one (``mount`` adds their routes, ``INSTRUMENTORS`` per convention)."""
+
+
+def providers() -> list[ModuleType]:
+    """The provider modules, imported from this module's own folder or package."""
+    return [importlib.import_module(f"{__package__}.{name}" if __package__ else name) for name in PROVIDERS]
 
 
 def instrument(convention: str) -> None:
@@ -135,6 +151,21 @@ def instrument(convention: str) -> None:
     setup.load().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
 
 
+def instrument_provider(provider: ModuleType, convention: str) -> None:
+    """Install another provider's instrumentor of the convention, with the providers ``instrument`` set.
+
+    Called on the provider's first request, before its SDK client is made: importing an SDK and its
+    instrumentation takes about a second, paid only by sessions that use that provider.
+    """
+    from opentelemetry import _logs, trace
+
+    if convention in provider.INSTRUMENTORS:
+        instrumentor, options = provider.INSTRUMENTORS[convention]
+        Instrumentation(instrumentor, options).load().instrument(
+            tracer_provider=trace.get_tracer_provider(), logger_provider=_logs.get_logger_provider()
+        )
+
+
 def create_app(settings: ProxySettings) -> FastAPI:
     """The FastAPI app: ``/health`` and every endpoint, in its ``/v1`` and Azure forms, forwarded to the SDK."""
     import openai  # after instrument(), so the SDK is already wrapped when clients are made
@@ -153,6 +184,8 @@ def create_app(settings: ProxySettings) -> FastAPI:
     for endpoint in ENDPOINTS:
         _route(app, f"/v1{endpoint}", forward, endpoint)
         _route(app, f"/openai/deployments/{{deployment}}{endpoint}", forward, endpoint)
+    for provider in providers():
+        provider.mount(app, sys.modules[__name__], settings)
     return app
 
 
@@ -205,6 +238,8 @@ async def _forward(openai: Any, call: Callable[..., Any], request: Request) -> R
     if isinstance(result, openai.AsyncStream):
         return StreamingResponse(_sse(result), media_type="text/event-stream")
     await _flush_spans()
+    if isinstance(getattr(result, "content", None), bytes):  # binary content (speech audio) as the upstream sent it
+        return Response(content=result.content, media_type=result.response.headers.get("content-type"))
     return Response(content=_to_json(result), media_type="application/json")
 
 
@@ -342,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     instrument(args.convention)
     import uvicorn
 
-    app = create_app(dataclasses.replace(ProxySettings.from_env(), propagate=args.propagate))
+    app = create_app(dataclasses.replace(ProxySettings.from_env(), propagate=args.propagate, convention=args.convention))
     if args.fd is None:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
         return

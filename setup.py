@@ -1,4 +1,4 @@
-"""Build hook: of the repository's top-level modules, only ``openai_proxy.py`` goes into the wheel.
+"""Build hook: of the repository's top-level modules, only the proxy's (``PROXY_MODULES``) go into the wheel.
 
 ``pyproject.toml`` maps the top level to ``testopeninference.proxy`` so that the
 proxy, ``requirements.txt`` and the ``Dockerfile`` ship together; this keeps
@@ -9,7 +9,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 PROXY_PACKAGE = "testopeninference.proxy"
-PROXY_MODULES = {"openai_proxy"}
+PROXY_MODULES = {"openai_proxy", "anthropic_proxy", "cohere_proxy"}  # the proxy and its providers
 
 
 class BuildPy(build_py):

@@ -6,10 +6,16 @@ so the request's ``form`` mapping (a go-vcr field) names the form fields; a
 value starting with ``@`` names a file in ``testdata/`` beside or inside the
 cassettes directory. Cassettes recorded by the reference harness carry no
 ``form``; ``REFERENCE_MULTIPART_FORMS`` supplies theirs.
+
+A binary response body (audio) is stored as base64 text, with the response's
+``body_encoding: base64`` saying so: go-vcr reads ``body`` as a string and
+ignores the extra key, and the fake server sends the decoded bytes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 from typing import Any
 import difflib
@@ -27,6 +33,8 @@ from testopeninference.errors import AliasRefusedError, CassetteNotFoundError, I
 CASSETTE_FORMAT_VERSION = 2
 MULTIPART_PLACEHOLDER = "[multipart form data omitted]"
 FILE_PREFIX = "@"
+BASE64_BODY = "base64"
+"""The ``body_encoding`` of a response whose body is binary, stored as base64 text."""
 
 REFERENCE_MULTIPART_FORMS: dict[str, dict[str, list[str]]] = {
     "audio-transcription-basic": {
@@ -79,10 +87,17 @@ class RecordedResponse:
     status: str
     headers: dict[str, list[str]]
     body: str
+    body_encoding: str = ""  # "base64": ``body`` holds binary bytes as base64 text
 
     @property
     def is_event_stream(self) -> bool:
         return header(self.headers, "content-type").startswith("text/event-stream")
+
+    def body_bytes(self) -> bytes:
+        """The body as sent on the wire (base64 decoded for a binary body)."""
+        if self.body_encoding == BASE64_BODY:
+            return base64.b64decode("".join(self.body.split()), validate=True)
+        return self.body.encode()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,6 +214,7 @@ def _parse(path: Path, data: object) -> Cassette:
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidCassetteError(f"{path}: malformed interaction ({error!r}); fix or re-record the cassette.") from None
     _check_json_bodies(path, interactions)
+    _check_binary_bodies(path, interactions)
     description = " ".join(str(data.get("description") or "").split())
     return Cassette(name=path.stem, path=path, interactions=interactions, description=description)
 
@@ -213,6 +229,18 @@ def _check_json_bodies(path: Path, interactions: tuple[Interaction, ...]) -> Non
         except RecursionError:
             raise InvalidCassetteError(
                 f"{path}: the request body's JSON is nested too deeply to read; fix or re-record the cassette."
+            ) from None
+
+
+def _check_binary_bodies(path: Path, interactions: tuple[Interaction, ...]) -> None:
+    """A binary body that is not base64 fails on load, naming the file, not later on the wire."""
+    for interaction in interactions:
+        try:
+            interaction.response.body_bytes()
+        except (binascii.Error, ValueError) as error:
+            raise InvalidCassetteError(
+                f"{path}: the response body is marked body_encoding: base64 but is not base64 ({error}); "
+                "fix or re-record the cassette."
             ) from None
 
 
@@ -231,8 +259,17 @@ def _interaction(item: dict[str, Any]) -> Interaction:
             status=str(response.get("status") or ""),
             headers=_headers(response.get("headers")),
             body=str(response.get("body") or ""),
+            body_encoding=_body_encoding(response.get("body_encoding")),
         ),
     )
+
+
+def _body_encoding(raw: object) -> str:
+    if raw in (None, ""):
+        return ""
+    if raw != BASE64_BODY:
+        raise ValueError(f"unknown response body_encoding {raw!r} (only {BASE64_BODY!r})")
+    return BASE64_BODY
 
 
 def _headers(raw: object) -> dict[str, list[str]]:

@@ -6,6 +6,11 @@ golden (frameworks such as FastAPI emit spans of their own, so the golden is
 picked by scope, never by position), the packages that shape its output, where
 its goldens live, whether it emits log records (events), and which endpoints it
 covers: where an instrumentation does not cover one, no golden is claimed.
+
+Each provider (``Endpoint.provider``: openai, anthropic, cohere) has its own
+instrumentation package, so a convention names one scope per provider; which
+provider a cassette belongs to follows from its endpoint, so nothing here or in
+the recorder branches on a provider's name.
 """
 
 from __future__ import annotations
@@ -40,6 +45,17 @@ class Convention:
     content: str = "attributes"  # where message content goes: "attributes" or "events" (log records)
     uncovered: dict[str, str] = dataclasses.field(default_factory=dict)  # cassette -> why it has no golden
     description: str = ""
+    other_scopes: dict[str, str] = dataclasses.field(default_factory=dict)  # provider -> its instrumentation scope
+    other_packages: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # provider -> its packages
+    why_not: dict[Endpoint, str] = dataclasses.field(default_factory=dict)  # endpoint not covered -> why
+
+    def scope_for(self, endpoint: Endpoint) -> str:
+        """The instrumentation scope whose span is the golden of a cassette of this endpoint."""
+        return self.other_scopes.get(endpoint.provider, self.scope_name)
+
+    def packages_for(self, endpoint: Endpoint) -> tuple[str, ...]:
+        """The pinned packages that shape the golden of a cassette of this endpoint (its provider's)."""
+        return self.other_packages.get(endpoint.provider, self.packages)
 
     @property
     def emits_events(self) -> bool:
@@ -55,9 +71,15 @@ class Convention:
     def why_not_covered(self, cassette: str, endpoint: Endpoint) -> str | None:
         """Why this convention has no golden for the cassette, or None when it has one."""
         if endpoint not in self.endpoints:
-            return f"{self.name} does not instrument the {endpoint.value} endpoint"
+            return self.why_not.get(endpoint) or f"{self.name} does not instrument the {endpoint.value} endpoint"
         return self.uncovered.get(cassette)
 
+
+_NO_GENAI = (
+    "PyPI has no opentelemetry-instrumentation-genai-{provider} (the OpenTelemetry project publishes GenAI "
+    "instrumentation for OpenAI only; the name opentelemetry-instrumentation-anthropic is Traceloop's, used by openllmetry)"
+)
+_NO_SPEECH = "{name} does not instrument OpenAI text-to-speech (audio.speech.create)"
 
 OPENINFERENCE = Convention(
     name="openinference",
@@ -73,7 +95,13 @@ OPENINFERENCE = Convention(
     ),
     endpoints=tuple(Endpoint),
     span_names={endpoint: endpoint.span_name for endpoint in Endpoint},
-    description="OpenInference (openinference-instrumentation-openai); the default",
+    description="OpenInference (openinference-instrumentation-openai, -anthropic, -cohere); the default",
+    other_scopes={"anthropic": "openinference.instrumentation.anthropic", "cohere": "openinference.instrumentation.cohere"},
+    other_packages={
+        provider: (provider, f"openinference-instrumentation-{provider}", "openinference-instrumentation",
+                   "openinference-semantic-conventions", *OPENTELEMETRY_SDK, "pydantic", "httpx")
+        for provider in ("anthropic", "cohere")
+    },
 )
 
 class _Family(TypedDict):
@@ -84,6 +112,9 @@ class _Family(TypedDict):
     endpoints: tuple[Endpoint, ...]
     span_names: dict[Endpoint, str]
     uncovered: dict[str, str]
+    other_scopes: dict[str, str]
+    other_packages: dict[str, tuple[str, ...]]
+    why_not: dict[Endpoint, str]
 
 
 _OTEL_GENAI_PACKAGES = (
@@ -99,6 +130,14 @@ _OTEL_GENAI = _Family(
     span_names={Endpoint.CHAT: "chat {model}", Endpoint.EMBEDDINGS: "embeddings {model}",
                 Endpoint.RESPONSES: "chat {model}"},
     uncovered={},
+    other_scopes={},
+    other_packages={},
+    why_not={
+        Endpoint.MESSAGES: _NO_GENAI.format(provider="anthropic"),
+        Endpoint.COUNT_TOKENS: _NO_GENAI.format(provider="anthropic"),
+        Endpoint.RERANK: _NO_GENAI.format(provider="cohere"),
+        Endpoint.SPEECH: _NO_SPEECH.format(name="opentelemetry-instrumentation-genai-openai"),
+    },
 )
 OTEL_GENAI = Convention(
     name="otel-genai", spans_subdir="otel-genai", content="attributes", **_OTEL_GENAI,
@@ -120,12 +159,24 @@ _OPENLLMETRY = _Family(
         "opentelemetry-semantic-conventions-ai",
         *OPENTELEMETRY_SDK,
     ),
-    endpoints=(Endpoint.CHAT, Endpoint.COMPLETION, Endpoint.EMBEDDINGS, Endpoint.RESPONSES),
+    endpoints=(Endpoint.CHAT, Endpoint.COMPLETION, Endpoint.EMBEDDINGS, Endpoint.RESPONSES, Endpoint.MESSAGES,
+               Endpoint.RERANK),
     span_names={Endpoint.CHAT: "openai.chat", Endpoint.COMPLETION: "openai.completion",
-                Endpoint.EMBEDDINGS: "openai.embeddings", Endpoint.RESPONSES: "openai.response"},
+                Endpoint.EMBEDDINGS: "openai.embeddings", Endpoint.RESPONSES: "openai.response",
+                Endpoint.MESSAGES: "anthropic.chat", Endpoint.RERANK: "cohere.rerank"},
     uncovered={
         "completion-streaming": _OPENLLMETRY_STREAMED_COMPLETION,
         "completion-streaming-usage": _OPENLLMETRY_STREAMED_COMPLETION,
+    },
+    other_scopes={"anthropic": "opentelemetry.instrumentation.anthropic", "cohere": "opentelemetry.instrumentation.cohere"},
+    other_packages={
+        provider: (provider, f"opentelemetry-instrumentation-{provider}", "opentelemetry-semantic-conventions-ai",
+                   *OPENTELEMETRY_SDK)
+        for provider in ("anthropic", "cohere")
+    },
+    why_not={
+        Endpoint.COUNT_TOKENS: "Traceloop's opentelemetry-instrumentation-anthropic wraps no count_tokens method",
+        Endpoint.SPEECH: _NO_SPEECH.format(name="Traceloop's opentelemetry-instrumentation-openai"),
     },
 )
 OPENLLMETRY = Convention(
@@ -136,11 +187,16 @@ _OPENLLMETRY_STREAMED_CHOICE = (
     "the instrumentation emits the gen_ai.choice event of a streamed chat outside the chat span "
     "(it points at the caller's span), so no self-consistent golden exists"
 )
+_OPENLLMETRY_ANTHROPIC_EVENTS = (
+    "Traceloop's opentelemetry-instrumentation-anthropic emits its input events (gen_ai.user.message, ...) "
+    "before it starts the span, so they point at the caller's span and no self-consistent golden exists"
+)
 OPENLLMETRY_EVENTS = Convention(
     name="openllmetry-events",
     spans_subdir="openllmetry-events",
     content="events",
-    **_Family({**_OPENLLMETRY, "uncovered": {
+    **_Family({**_OPENLLMETRY, "endpoints": tuple(e for e in _OPENLLMETRY["endpoints"] if e is not Endpoint.MESSAGES),
+               "why_not": {**_OPENLLMETRY["why_not"], Endpoint.MESSAGES: _OPENLLMETRY_ANTHROPIC_EVENTS}, "uncovered": {
         **_OPENLLMETRY["uncovered"],
         "chat-streaming": _OPENLLMETRY_STREAMED_CHOICE,
         "chat-streaming-detailed-usage": _OPENLLMETRY_STREAMED_CHOICE,

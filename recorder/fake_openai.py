@@ -317,7 +317,7 @@ class CassetteReplayer:
         if response.is_event_stream:
             chunks = tuple(event.encode() for event in split_events(response.body))
             return ReplayResponse(response.code, headers, chunks, streamed=True)
-        return ReplayResponse(response.code, headers, (response.body.encode(),))
+        return ReplayResponse(response.code, headers, (response.body_bytes(),))
 
     def _error(
         self, cassette: str | None, request: IncomingRequest, status: int, code: str, message: str,

@@ -16,8 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 REMOVED_HEADERS = frozenset(
     {
-        "authorization",
-        "api-key",
+        "authorization",  # OpenAI's and Cohere's bearer key
+        "api-key",  # Azure OpenAI's
+        "x-api-key",  # Anthropic's
+        "anthropic-organization-id",
         "openai-organization",
         "openai-project",
         "cookie",

@@ -29,7 +29,7 @@ from testopeninference.recorder.cassette import Cassette, CassetteLibrary, Recor
 from testopeninference.recorder.collector import CollectedLogRecord, CollectedSpan, InMemoryOTLPCollector
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.conventions import get_convention
-from testopeninference.recorder.endpoints import endpoint_of
+from testopeninference.recorder.endpoints import Endpoint, endpoint_of, endpoint_of_path
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.live import LiveRecorder
 from testopeninference.recorder.atomic import write_atomic_group
@@ -86,7 +86,7 @@ class SpanRecorder:
         self._client: httpx.Client | None = None
         self._proxy_lock = threading.Lock()  # one (re)start of the proxy at a time, among concurrent captures
         self._starting: Future[SpanRecorder] | None = None
-        self._versions: tuple[ProxyBackend, dict[str, str]] | None = None
+        self._versions: tuple[ProxyBackend, dict[tuple[str, ...], dict[str, str]]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -137,6 +137,10 @@ class SpanRecorder:
             "OPENAI_API_KEY": PLACEHOLDER_API_KEY,
             "AZURE_OPENAI_ENDPOINT": self._fake.base_url,
             "AZURE_OPENAI_API_KEY": PLACEHOLDER_API_KEY,
+            # Every provider's SDK talks to the same fake server; their keys stay unset (the proxy then sends
+            # "unused"), so the names of real secrets never reach the proxy.
+            "ANTHROPIC_BASE_URL": self._fake.base_url,
+            "CO_API_URL": self._fake.base_url,
             "OTEL_EXPORTER_OTLP_ENDPOINT": self._collector.endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "OTEL_SERVICE_NAME": "testopeninference-proxy",
@@ -207,18 +211,22 @@ class SpanRecorder:
         finally:  # an error, Ctrl-C or a caller that stops early: nothing more is sent
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _packages(self) -> dict[str, str]:
-        """The versions that shaped the goldens, read once per proxy (package metadata takes milliseconds)."""
+    def _packages(self, endpoint: Endpoint) -> dict[str, str]:
+        """The versions that shaped the endpoint's goldens (its provider's packages), read once per proxy
+        (package metadata takes milliseconds)."""
         assert self._backend is not None
-        backend = self._backend
+        backend, names = self._backend, self.convention.packages_for(endpoint)
         if self._versions is None or self._versions[0] is not backend:
-            self._versions = (backend, backend.package_versions(self.convention.packages))
-        return dict(self._versions[1])
+            self._versions = (backend, {})
+        if names not in self._versions[1]:
+            self._versions[1][names] = backend.package_versions(names)
+        return dict(self._versions[1][names])
 
     def _write(self, cassette: str, path: Path, golden: Golden) -> None:
         """Golden, log records and manifest entry, written together under the manifest's lock."""
         spans_dir = self.settings.spans_dir
-        provenance = Provenance(cassette_sha256=file_sha256(self.library.path(cassette)), packages=self._packages())
+        packages = self._packages(endpoint_of(self.library.load(cassette)))
+        provenance = Provenance(cassette_sha256=file_sha256(self.library.path(cassette)), packages=packages)
         files = {}
         if golden.logs is not None:
             files[self.convention.logs_path(spans_dir, cassette)] = to_json(golden.logs)
@@ -259,7 +267,7 @@ class SpanRecorder:
         def send(client: httpx.Client, url: str, trace_id: int) -> proxy_request.ProxyReply:
             return proxy_request.send(client, url, loaded, trace_id, self.settings.span_timeout)
 
-        return self._capture(cassette, send, _recorded_statuses(loaded))
+        return self._capture(cassette, send, _recorded_statuses(loaded), self.convention.scope_for(endpoint_of(loaded)))
 
     def record_new(self, cassette: str, path: str, body: str, description: str = "") -> RecordResult:
         """Record a new cassette from the live API through the proxy, then its golden from the replay."""
@@ -276,10 +284,11 @@ class SpanRecorder:
         def send(client: httpx.Client, url: str, trace_id: int) -> proxy_request.ProxyReply:
             return proxy_request.send_request(client, url, cassette, request, trace_id, self.settings.span_timeout)
 
-        self._capture(cassette, send, set())  # the fake server saves the live exchange as the cassette
+        scope = self.convention.scope_for(endpoint_of_path(path, cassette))
+        self._capture(cassette, send, set(), scope)  # the fake server saves the live exchange as the cassette
         return self.record(cassette, force=True)  # the golden comes from the replay, like every later one
 
-    def _capture(self, cassette: str, send: _Sender, expected_statuses: set[int]) -> Golden:
+    def _capture(self, cassette: str, send: _Sender, expected_statuses: set[int], scope_name: str) -> Golden:
         self.wait_started()
         with self._proxy_lock:
             if self._proxy_url is None or self._backend is None or not self._backend.alive():
@@ -295,10 +304,10 @@ class SpanRecorder:
             raise RecordingError(f"cassette {cassette!r} could not be replayed: {self._replay_problem(replay_errors[0])}")
         if reply.status >= 500 and reply.status not in expected_statuses:
             raise self._proxy_failure(cassette, f"the proxy answered {reply.status}: {reply.body[:300]}")
-        span, records = self._take_span(cassette, trace_id)
+        span, records = self._take_span(cassette, trace_id, scope_name)
         logs = None
         if self.convention.emits_events:
-            scope = records[0].scope if records else InstrumentationScope(name=self.convention.scope_name)
+            scope = records[0].scope if records else InstrumentationScope(name=scope_name)
             logs = normalise_logs([item.log_record for item in records], scope)
         return Golden(normalise(span), logs)
 
@@ -311,9 +320,8 @@ class SpanRecorder:
             "Send the cassette's request unchanged, or delete the cassette to record it again."
         )
 
-    def _take_span(self, cassette: str, trace_id: int) -> tuple[Span, list[CollectedLogRecord]]:
-        """This request's span from the convention's scope, and the log records that belong to it."""
-        scope = self.convention.scope_name
+    def _take_span(self, cassette: str, trace_id: int, scope: str) -> tuple[Span, list[CollectedLogRecord]]:
+        """This request's span from the convention's scope (for its provider), and the log records of it."""
         collector, backend = self._collector, self._backend
         if collector is None or backend is None:
             raise RecordingError(f"cassette {cassette!r}: the recorder is not started (call start() first)")

@@ -29,6 +29,17 @@ def without_loopback_ports(text: str) -> str:
     return _LOOPBACK_PORT.sub(LOOPBACK_PLACEHOLDER, text)
 
 
+# A Python object's repr, e.g. OpenInference's output.value of a binary (speech) reply:
+# "<openai._legacy_response.HttpxBinaryResponseContent object at 0x7f3d7af5ca90>".
+_OBJECT_ADDRESS = re.compile(r"\b(object at 0x)[0-9a-fA-F]+")
+ADDRESS_PLACEHOLDER = r"\1<address>"
+
+
+def stable_text(text: str) -> str:
+    """A string attribute without its run-dependent parts: loopback ports and object addresses."""
+    return _OBJECT_ADDRESS.sub(ADDRESS_PLACEHOLDER, without_loopback_ports(text))
+
+
 # Python tracebacks depend on the machine and on the Python that ran: absolute paths, and below each
 # frame's source line, caret lines (3.11+) or elisions such as "...<55 lines>..." (3.13+).
 STACKTRACE_ATTRIBUTE = "exception.stacktrace"
@@ -72,7 +83,7 @@ def _clear_value(value: AnyValue, volatile: bool) -> None:
     if volatile and kind in ("int_value", "double_value"):
         setattr(value, kind, 0)
     elif kind == "string_value":
-        value.string_value = without_loopback_ports(value.string_value)
+        value.string_value = stable_text(value.string_value)
     elif kind == "array_value":
         for item in value.array_value.values:
             _clear_value(item, volatile)

@@ -27,7 +27,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.json_diff import MISSING, JsonDifference, json_differences
 from testopeninference.recorder.resources import is_packaged
-from testopeninference.recorder.volatile import VOLATILE_ATTRIBUTES, without_loopback_ports
+from testopeninference.recorder.volatile import VOLATILE_ATTRIBUTES, stable_text
 from testopeninference.errors import PYTEST_RECORD, SpanMismatchError, TestOpenInferenceError, record_command
 from testopeninference.span_input import as_log_records, as_span
 
@@ -321,7 +321,7 @@ def _body(record: LogRecord) -> object:
 
     def clean(value: object) -> object:
         if isinstance(value, str):
-            value = without_loopback_ports(value)
+            value = stable_text(value)
             if value.lstrip().startswith(("{", "[")):
                 try:
                     return clean(json.loads(value))
@@ -362,7 +362,7 @@ def _normalised(key: str, any_value: AnyValue, error: bool, ignore: tuple[str, .
     if skip or _is_zero(value) or any(key == p or fnmatchcase(key, p) for p in ignore):
         return _ABSENT
     if isinstance(value, str):
-        return _normalise_string(key, without_loopback_ports(value))
+        return _normalise_string(key, stable_text(value))
     return value
 
 

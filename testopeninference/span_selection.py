@@ -21,7 +21,7 @@ from testopeninference.errors import SpanSelectionError
 from testopeninference.recorder.collector import CollectedSpan
 
 SPAN_KIND_KEY = "openinference.span.kind"
-LLM_SPAN_KINDS = frozenset({"LLM", "EMBEDDING"})
+LLM_SPAN_KINDS = frozenset({"LLM", "EMBEDDING", "RERANKER"})  # RERANKER: Cohere Rerank
 GENAI_OPERATION_KEY = "gen_ai.operation.name"
 
 
@@ -34,7 +34,7 @@ def in_trace(item: CollectedSpan, trace_id: str) -> bool:
 
 
 def is_llm_span(span: Span) -> bool:
-    """An OpenInference LLM or embedding span, or a span with a GenAI operation name."""
+    """An OpenInference LLM, embedding or reranker span, or a span with a GenAI operation name."""
     return _llm_marker(span) is not None
 
 
@@ -100,7 +100,7 @@ def pick_one(trace_spans: Sequence[CollectedSpan], trace_id: str, name: str | No
     if len(found) == 1:
         return found[0]
     what = f"span named {name!r}" if name is not None else (
-        f"LLM or embedding span ({SPAN_KIND_KEY} in {sorted(LLM_SPAN_KINDS)} or {GENAI_OPERATION_KEY} set)")
+        f"LLM, embedding or reranker span ({SPAN_KIND_KEY} in {sorted(LLM_SPAN_KINDS)} or {GENAI_OPERATION_KEY} set)")
     count = "no" if not found else f"{len(found)}"
     advice = ("pass name= to pick one by span name" if found else
               "check the gateway's instrumentation and its OTLP endpoint, or pass name= for a span of your own")

@@ -21,18 +21,24 @@ completion-token-batch completion-suffix completion-bad-request completion-unkno
 embeddings-basic embeddings-base64 embeddings-tokens embeddings-large-text embeddings-unknown-model
 embeddings-dimensions embeddings-mixed-batch embeddings-max-tokens embeddings-whitespace embeddings-bad-request
 image-generation-basic audio-transcription-basic audio-translation-basic azure-chat-basic
-responses-basic responses-streaming responses-tools
+responses-basic responses-streaming responses-tools audio-speech-basic audio-speech-streaming
+anthropic-messages-basic anthropic-messages-streaming anthropic-messages-system anthropic-messages-multiturn
+anthropic-messages-tools anthropic-messages-tool-result anthropic-messages-image anthropic-messages-thinking
+anthropic-messages-streaming-thinking anthropic-messages-stop-sequence anthropic-messages-bad-request
+anthropic-messages-unknown-model anthropic-messages-overloaded anthropic-count-tokens-basic
+cohere-rerank-basic cohere-rerank-top-n cohere-rerank-bad-request
 """.split()
 
 SECRETS = {
-    "API key": re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),
+    "API key": re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),  # OpenAI's, and Anthropic's sk-ant-...
     "bearer token": re.compile(r"Bearer\s+[A-Za-z0-9._~+/-]{16,}"),
     "organization id": re.compile(r"\borg-(?!REDACTED)[A-Za-z0-9]{16,}"),
     "project id": re.compile(r"\bproj_(?!REDACTED)[A-Za-z0-9]{16,}"),
     "user id": re.compile(r"\buser-(?!REDACTED)[A-Za-z0-9]{16,}"),
     "URL signature": re.compile(r"[?&]sig=(?!REDACTED)[^&\"\s]+"),
     "secret header": re.compile(
-        r"^\s*\"?(authorization|api-key|cookie|set-cookie|openai-organization|openai-project)\"?\s*:", re.I | re.M
+        r"^\s*\"?(authorization|api-key|x-api-key|anthropic-organization-id|cookie|set-cookie|openai-organization"
+        r"|openai-project)\"?\s*:", re.I | re.M
     ),
 }
 
@@ -60,3 +66,9 @@ def test_the_secret_scan_finds_planted_secrets():
     planted = "Authorization: x\nsk-" + "a" * 30 + " org-" + "B" * 20 + " ?sig=abc&"
     kinds = {kind for kind, pattern in SECRETS.items() if pattern.search(planted)}
     assert kinds == {"API key", "organization id", "URL signature", "secret header"}
+
+
+def test_the_secret_scan_finds_anthropic_and_cohere_keys():
+    planted = "            X-Api-Key:\n                - sk-ant-api03-" + "c" * 40 + "\nAuthorization: Bearer " + "k" * 40
+    kinds = {kind for kind, pattern in SECRETS.items() if pattern.search(planted)}
+    assert kinds == {"API key", "bearer token", "secret header"}

@@ -71,6 +71,10 @@ def engine_available() -> bool:
     return True
 
 
+PROVIDER_MODULES = ("anthropic_proxy", "cohere_proxy")
+"""The provider modules beside ``openai_proxy.py`` (its ``PROVIDERS``)."""
+
+
 def image_tag(settings: Settings) -> str:
     """``testopeninference-proxy:<hash of every build input>``."""
     digest = hashlib.sha256()
@@ -82,7 +86,8 @@ def image_tag(settings: Settings) -> str:
 
 def _build_inputs(settings: Settings) -> list[Path]:
     root = settings.proxy_script.parent
-    inputs = [root / "Dockerfile", settings.requirements_file, settings.proxy_script]
+    providers = [root / f"{name}.py" for name in PROVIDER_MODULES]  # beside the proxy, copied by the Dockerfile
+    inputs = [root / "Dockerfile", settings.requirements_file, settings.proxy_script, *providers]
     if settings.docker_wheelhouse:
         inputs += sorted(Path(settings.docker_wheelhouse).glob("*.whl"))
     return inputs

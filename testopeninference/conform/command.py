@@ -36,7 +36,8 @@ from testopeninference.errors import ConformUsageError, GatewayProcessError
 from testopeninference.recorder.config import Settings
 
 EPILOG = """\
-placeholders in --gateway-cmd: {openai_base_url} (the fake OpenAI server, with /v1), {otlp_endpoint}
+placeholders in --gateway-cmd: {openai_base_url} (the fake OpenAI server, with /v1), {fake_base_url}
+(the same server without /v1, for Anthropic's and Cohere's base URLs), {otlp_endpoint}
 (OTLP/HTTP base URL, as OTEL_EXPORTER_OTLP_ENDPOINT takes it), {otlp_grpc_endpoint} (OTLP/gRPC),
 {port} (where the gateway must listen) and {python} (this Python).
 -k: terms are substrings of cassette names or endpoints, or fnmatch patterns, joined by and, or, not
@@ -163,6 +164,8 @@ def _write(path: Path, card: Scorecard, write: Callable[[Path, Scorecard], None]
 def _announce(run: ConformRun, out: TextIO) -> None:
     print("Configure the gateway with:", file=out)
     print(f"  OpenAI base URL          {run.openai_base_url}   (OPENAI_BASE_URL)", file=out)
+    print(f"  Anthropic, Cohere URL    {run.openai_base_url.removesuffix('/v1')}   (ANTHROPIC_BASE_URL, CO_API_URL)",
+          file=out)
     print(f"  OTLP/HTTP endpoint       {run.collector.endpoint}   (OTEL_EXPORTER_OTLP_ENDPOINT)", file=out)
     print(f"  OTLP/gRPC endpoint       {run.collector.grpc_endpoint}   (the same, with "
           "OTEL_EXPORTER_OTLP_PROTOCOL=grpc)", file=out, flush=True)

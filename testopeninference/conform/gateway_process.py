@@ -28,7 +28,7 @@ import httpx
 
 from testopeninference.errors import ConformUsageError, GatewayProcessError
 
-PLACEHOLDERS = ("openai_base_url", "otlp_endpoint", "otlp_grpc_endpoint", "port", "python")
+PLACEHOLDERS = ("openai_base_url", "fake_base_url", "otlp_endpoint", "otlp_grpc_endpoint", "port", "python")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 OUTPUT_LINES_KEPT = 200
 STOP_SECONDS = 5.0

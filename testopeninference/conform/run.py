@@ -107,7 +107,8 @@ class ConformRun:
 
     def placeholders(self, port: int) -> dict[str, str]:
         """The values of ``--gateway-cmd``'s placeholders."""
-        return {"openai_base_url": self.openai_base_url, "otlp_endpoint": self.collector.endpoint,
+        return {"openai_base_url": self.openai_base_url, "fake_base_url": self._fake.base_url,
+                "otlp_endpoint": self.collector.endpoint,
                 "otlp_grpc_endpoint": self.collector.grpc_endpoint, "port": str(port), "python": sys.executable}
 
     def score(self, gateway_url: str, cassettes: Sequence[tuple[str, str]], options: ConformOptions,

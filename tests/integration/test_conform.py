@@ -26,8 +26,8 @@ from testopeninference.conform.gateway_process import free_port
 from tests.helpers import CASSETTES, PROJECT, SPANS
 
 PROXY = shlex.quote(str(PROJECT / "openai_proxy.py"))
-OWN_PROXY = ("env OPENAI_BASE_URL={openai_base_url} OTEL_EXPORTER_OTLP_ENDPOINT={otlp_endpoint} "
-             f"{{python}} {PROXY} --port {{port}}")
+OWN_PROXY = ("env OPENAI_BASE_URL={openai_base_url} ANTHROPIC_BASE_URL={fake_base_url} CO_API_URL={fake_base_url} "
+             f"OTEL_EXPORTER_OTLP_ENDPOINT={{otlp_endpoint}} {{python}} {PROXY} --port {{port}}")
 GENAI_PROXY = OWN_PROXY + " --convention otel-genai"
 EXAMPLE_GATEWAY = f"{{python}} {shlex.quote(str(PROJECT / 'examples' / 'gateway' / 'gateway.py'))} --port {{port}}"
 EXAMPLE_CASSETTES = "(chat-basic or chat-streaming or chat-tools or completion-basic or embeddings-basic) and not azure"

@@ -185,7 +185,8 @@ def test_the_wheel_installs_only_testopeninference_with_all_its_data(distributio
     assert {name.split("/")[0] for name in names} == {"testopeninference", dist_info}
     proxy = {name for name in names if name.startswith("testopeninference/proxy/")}
     assert proxy == {f"testopeninference/proxy/{name}"
-                     for name in ("Dockerfile", "openai_proxy.py", "requirements.txt")}
+                     for name in ("Dockerfile", "openai_proxy.py", "anthropic_proxy.py", "cohere_proxy.py",
+                                  "requirements.txt")}
     missing = _packaged_data() - names
     assert not missing, f"the wheel lacks {sorted(missing)[:10]}"
     for convention in CONVENTIONS.values():  # every convention's goldens, with the event goldens
@@ -207,7 +208,8 @@ def test_the_sdist_holds_the_tests_and_the_data(distributions: Distributions):
     with tarfile.open(distributions.sdist) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
     for name in ("LICENSE", "README.md", "pyproject.toml", "setup.py", "MANIFEST.in", "requirements.txt",
-                 "Dockerfile", "openai_proxy.py", "conftest.py", "spans/manifest.yaml", "cassettes/chat-basic.yaml",
+                 "Dockerfile", "openai_proxy.py", "anthropic_proxy.py", "cohere_proxy.py", "conftest.py",
+                 "spans/manifest.yaml", "cassettes/chat-basic.yaml",
                  "tests/helpers.py", "tests/integration/test_installed_package.py", "recorder/proxy_env.py",
                  "testopeninference/py.typed"):
         assert name in names, name

@@ -27,6 +27,8 @@ GOLDENS_THAT_BREAK_THE_SPEC = {
     **{name: [ESCAPED_AS_STRING] for name in (
         "chat-bad-request", "chat-no-messages", "chat-unknown-model", "completion-bad-request",
         "completion-unknown-model", "embeddings-bad-request", "embeddings-max-tokens", "embeddings-unknown-model",
+        "anthropic-messages-bad-request", "anthropic-messages-overloaded", "anthropic-messages-unknown-model",
+        "cohere-rerank-bad-request",
     )},
     # openinference-instrumentation-openai keeps index 0 of the Responses API's input messages for the
     # instructions, even when there are none: the list starts at 1, not at 0 as flattened lists must.

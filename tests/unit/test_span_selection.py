@@ -63,7 +63,8 @@ def test_several_candidates_are_an_error_listing_the_trace():
     with pytest.raises(SpanSelectionError) as raised:
         otlp.llm_span(TRACE, timeout=0.1)
     assert str(raised.value) == (
-        f"expected exactly one LLM or embedding span (openinference.span.kind in ['EMBEDDING', 'LLM'] or "
+        f"expected exactly one LLM, embedding or reranker span (openinference.span.kind in ['EMBEDDING', 'LLM', "
+        f"'RERANKER'] or "
         f"gen_ai.operation.name set) in trace {TRACE}, found 2; the trace holds:\n"
         f"  'POST /openai/v1/chat/completions' kind=SPAN_KIND_UNSPECIFIED scope=gateway id={'01' * 8} "
         f"parent={'99' * 8}\n"
@@ -144,3 +145,9 @@ def test_each_pick_is_announced_saying_how_it_was_picked(name, attributes, how):
     (pick,) = picks
     assert pick.describe() == (f"trace {TRACE}: picked {picked.name!r} scope=gateway kind=SPAN_KIND_UNSPECIFIED "
                                f"{how}; 1 other span(s) of the trace received")
+
+
+def test_a_reranker_span_is_the_llm_span_of_its_trace():
+    rerank = _span("AsyncClientV2.rerank", TRACE, "05" * 8, "01" * 8, **{"openinference.span.kind": "RERANKER"})
+    otlp = _collector(SERVER, rerank, HEALTH)
+    assert otlp.llm_span(TRACE, timeout=0.1).span == rerank

@@ -20,8 +20,9 @@ import pytest
 from tests.helpers import PROJECT
 
 # The installed layout: package path -> the checkout's file or folder (pyproject.toml's package-dir; setup.py
-# keeps only openai_proxy.py of the top level in testopeninference.proxy).
-MAPPED = {"recorder": PROJECT / "recorder", "proxy/openai_proxy.py": PROJECT / "openai_proxy.py"}
+# keeps only the proxy's modules of the top level in testopeninference.proxy).
+MAPPED = {"recorder": PROJECT / "recorder",
+          **{f"proxy/{name}.py": PROJECT / f"{name}.py" for name in ("openai_proxy", "anthropic_proxy", "cohere_proxy")}}
 
 
 def _mypy_required() -> bool:

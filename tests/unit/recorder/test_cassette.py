@@ -103,3 +103,30 @@ def test_aliases_are_refused_whichever_loader_parses(loader: str, monkeypatch):
         safe_yaml.load_yaml("a: 1\nb: &x [1]\nc: *x\n")
     assert raised.value.problem == "YAML anchor '&x' is not allowed" and raised.value.problem_mark.line == 1
     assert safe_yaml.load_yaml("a: [1, 2]\n") == {"a": [1, 2]}
+
+
+def test_binary_body_is_stored_as_base64_and_read_as_bytes():
+    response = load_cassette(CASSETTES / "audio-speech-basic.yaml").interactions[0].response
+    assert response.body_encoding == "base64"
+    audio = response.body_bytes()
+    assert audio[:4] == b"RIFF" and len(audio) == int(response.headers["Content-Length"][0])
+
+
+def _binary_cassette(tmp_path: Path, body: str, encoding: str) -> Path:
+    text = (CASSETTES / "audio-speech-basic.yaml").read_text()
+    start = text.index("        body: |-\n            UklG")
+    end = text.index("        body_encoding: base64\n")
+    path = tmp_path / "speech.yaml"
+    path.write_text(text[:start] + f"        body: {body}\n        body_encoding: {encoding}\n" + text[end + 30:])
+    return path
+
+
+@pytest.mark.parametrize(("body", "encoding", "message"), [
+    ("not*base64", "base64", "the response body is marked body_encoding: base64 but is not base64"),
+    ("QUJD", "hex", "unknown response body_encoding 'hex'"),
+])
+def test_a_bad_binary_body_names_the_file(tmp_path: Path, body: str, encoding: str, message: str):
+    path = _binary_cassette(tmp_path, body, encoding)
+    with pytest.raises(InvalidCassetteError, match=message) as raised:
+        load_cassette(path)
+    assert str(path) in str(raised.value)

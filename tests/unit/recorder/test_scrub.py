@@ -51,3 +51,13 @@ def test_azure_resource_names_are_replaced(url, expected):
 
 def test_secret_values_are_redacted_from_text():
     assert scrub_secrets("key sk-abc in body", ["sk-abc", ""]) == "key REDACTED in body"
+
+
+def test_anthropic_and_cohere_keys_are_removed():
+    headers = {
+        "X-Api-Key": ["sk-ant-api03-secret"],
+        "Anthropic-Organization-Id": ["5b2e1c3a-0000-4000-8000-000000000000"],
+        "Authorization": ["Bearer cohere-secret"],
+        "Anthropic-Version": ["2023-06-01"],
+    }
+    assert scrub_headers(headers) == {"Anthropic-Version": ["2023-06-01"]}

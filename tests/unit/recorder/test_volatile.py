@@ -44,3 +44,10 @@ def test_standard_library_frames_lose_the_python_version():
 def test_indented_exception_lines_after_the_frames_are_kept():
     text = traceback("3.10", "/v") + "  more detail\n    and more\n"
     assert stable_stacktrace(text).endswith(EXCEPTION + "  more detail\n    and more\n")
+
+
+def test_object_addresses_are_masked_like_ports():
+    from testopeninference.recorder.volatile import stable_text
+
+    text = "<openai._legacy_response.HttpxBinaryResponseContent object at 0x7f3d7af5ca90> via 127.0.0.1:43121"
+    assert stable_text(text) == "<openai._legacy_response.HttpxBinaryResponseContent object at 0x<address>> via 127.0.0.1:<port>"

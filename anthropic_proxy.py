@@ -1,0 +1,76 @@
+"""Anthropic beside the OpenAI proxy: the Messages API and token counting, through the official SDK.
+
+A provider module brings its routes (path -> SDK call on its client), its client
+and, per convention, its instrumentor; ``openai_proxy`` mounts it in the one
+proxy app (``PROVIDERS``) and installs its instrumentor next to OpenAI's. The
+plumbing every provider shares (trace adoption, span flushing, error replies)
+is ``openai_proxy``'s, handed in as ``proxy``: the Anthropic SDK has OpenAI's
+shape (``APIStatusError``, ``AsyncStream``, ``extra_headers``), so its calls go
+through the same ``_forward``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import ModuleType
+from typing import Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+BASE_URL_VARIABLE, API_KEY_VARIABLE = "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"
+
+ROUTES: dict[str, Callable[[Any], Callable[..., Any]]] = {
+    "/v1/messages": lambda client: client.messages.create,
+    "/v1/messages/count_tokens": lambda client: client.messages.count_tokens,
+}
+
+INSTRUMENTORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "openinference": ("openinference.instrumentation.anthropic:AnthropicInstrumentor", {}),
+    "openllmetry": ("opentelemetry.instrumentation.anthropic:AnthropicInstrumentor", {"use_attributes": True}),
+    "openllmetry-events": ("opentelemetry.instrumentation.anthropic:AnthropicInstrumentor", {"use_attributes": False}),
+}
+"""Convention -> (instrumentor, constructor arguments); the OpenTelemetry GenAI family has no Anthropic one."""
+
+
+def mount(app: FastAPI, proxy: ModuleType, settings: Any) -> None:
+    """Add the routes; the SDK is instrumented and its client made on the first request (``proxy.ProxySettings``)."""
+    made: list[Any] = []  # [client]: one per app; the event loop's one thread makes it
+
+    def client() -> Any:
+        if not made:
+            made.append(_client(proxy, settings))
+        return made[0]
+
+    for path, method in ROUTES.items():
+        _route(app, path, proxy, client, method)
+
+
+def _client(proxy: ModuleType, settings: Any) -> Any:
+    proxy.instrument_provider(sys.modules[__name__], settings.convention)
+    import anthropic  # after the instrumentor wrapped it
+
+    # The SDK's own tracing is off (one instrumentation per proxy, as for OpenAI); it propagates the trace
+    # context upstream only when asked, as the OpenAI client does.
+    telemetry = {"traces": {"enabled": False}, "propagation": bool(settings.propagate)}
+    options: dict[str, Any] = {"timeout": settings.timeout, "max_retries": 0, "open_telemetry": telemetry}
+    if settings.propagate:
+        options["http_client"] = proxy._propagating_http_client(anthropic)
+    return anthropic.AsyncAnthropic(
+        base_url=os.environ.get(BASE_URL_VARIABLE, "https://api.anthropic.com"),
+        api_key=os.environ.get(API_KEY_VARIABLE, "unused"),
+        **options,
+    )
+
+
+def _route(app: FastAPI, path: str, proxy: ModuleType, client: Callable[[], Any],
+           method: Callable[[Any], Callable[..., Any]]) -> None:
+    async def handler(request: Request) -> Response:
+        call = method(client())
+        import anthropic
+
+        response: Response = await proxy._forward(anthropic, call, request)
+        return response
+
+    app.add_api_route(path, handler, methods=["POST"], name=path)
