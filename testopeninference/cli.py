@@ -430,6 +430,8 @@ def _send(args: argparse.Namespace, out: TextIO) -> int:
                           timeout=args.timeout)
     recorded = cassette.interactions[0].response.code
     print(f"status      {reply.status} (the cassette's: {recorded})", file=out)
+    if reply.status != recorded and reply.status in (404, 405):
+        print(f"sent to     {reply.url}: is --path-prefix the gateway's route (e.g. --path-prefix /openai)?", file=out)
     print(f"trace id    {reply.trace_id}", file=out)
     print(f"traceparent {reply.traceparent}", file=out)
     print(reply.body, file=out)

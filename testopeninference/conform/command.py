@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shlex
 import sys
 import time
@@ -23,7 +22,8 @@ from typing import TextIO
 import httpx
 
 from testopeninference.conform.baseline import Baseline, read_baseline, write_baseline
-from testopeninference.conform.gateway_process import (GatewayProcess, fill_command, fill_values, free_port,
+from testopeninference.conform.gateway_process import (DEFAULT_ENV, NO_PORT_HINT, GatewayProcess, fill_command,
+                                                         fill_values, free_port, gateway_env, mentions_port,
                                                          read_env_file)
 from testopeninference.conform.levels import LEVELS, get_level
 from testopeninference.conform.outcomes import CassetteResult, Scorecard
@@ -39,6 +39,8 @@ EPILOG = """\
 placeholders in --gateway-cmd: {openai_base_url} (the fake OpenAI server, with /v1), {otlp_endpoint}
 (OTLP/HTTP base URL, as OTEL_EXPORTER_OTLP_ENDPOINT takes it), {otlp_grpc_endpoint} (OTLP/gRPC),
 {port} (where the gateway must listen) and {python} (this Python).
+the gateway gets, unless --no-default-env: OPENAI_BASE_URL={openai_base_url},
+OTEL_EXPORTER_OTLP_ENDPOINT={otlp_endpoint} and OTEL_BSP_SCHEDULE_DELAY=100 (--env-file wins).
 -k: terms are substrings of cassette names or endpoints, or fnmatch patterns, joined by and, or, not
 and parentheses: -k 'chat and not streaming'.
 exit status: 0 every cassette matches (or only baseline differences remain), 1 otherwise, 2 usage
@@ -52,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--gateway-url", metavar="URL", help="a running gateway (configure it with the printed URLs)")
     target.add_argument("--gateway-cmd", metavar="CMD", help="the command that starts the gateway (see placeholders)")
     parser.add_argument("--env-file", type=Path, metavar="FILE", help="KEY=VALUE lines added to the gateway's env")
+    parser.add_argument("--no-default-env", action="store_true", help="do not set OPENAI_BASE_URL, "
+                        "OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_BSP_SCHEDULE_DELAY for the gateway (see below)")
     parser.add_argument("--ready-path", metavar="PATH", help="the gateway is ready when GET PATH answers below 500 "
                         "(default: when its port accepts connections)")
     parser.add_argument("--start-timeout", type=float, default=60.0, metavar="S",
@@ -107,13 +111,7 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     with ConformRun(settings, args.ignore_body_keys, openai_port=args.openai_port, otlp_port=args.otlp_port,
                     grpc_port=args.grpc_port) as run, contextlib.ExitStack() as stack:
         if args.gateway_cmd is not None:
-            port = free_port()
-            values = run.placeholders(port)
-            process = GatewayProcess(fill_command(args.gateway_cmd, values), port,
-                                     {**os.environ, **fill_values(extra_env, values)}, ready_path=args.ready_path,
-                                     start_timeout=args.start_timeout)
-            print(f"starting the gateway: {shlex.join(process.arguments)}", file=out, flush=True)
-            stack.enter_context(process)
+            process = stack.enter_context(_gateway_process(args, run, extra_env, out))
             url, check = process.url, process.check_alive
         else:
             url, check = args.gateway_url.rstrip("/"), _nothing
@@ -124,6 +122,26 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         results = run.score(url, cassettes, options, check)
         seconds = time.monotonic() - started
     return _report(args, settings, results, seconds, url, baseline, out)
+
+
+def _gateway_process(args: argparse.Namespace, run: ConformRun, extra_env: dict[str, str],
+                     out: TextIO) -> GatewayProcess:
+    """The gateway of ``--gateway-cmd``, not started; says what it runs with, and warns when it has no {port}."""
+    port = free_port()
+    values = run.placeholders(port)
+    hint = "" if mentions_port(args.gateway_cmd, extra_env) else NO_PORT_HINT.format(number=port)
+    process = GatewayProcess(fill_command(args.gateway_cmd, values), port,
+                             gateway_env(extra_env, values, defaults=not args.no_default_env),
+                             ready_path=args.ready_path, start_timeout=args.start_timeout, not_ready_hint=hint)
+    print(f"starting the gateway: {shlex.join(process.arguments)}", file=out)
+    if not args.no_default_env:
+        given = fill_values({key: value for key, value in DEFAULT_ENV.items() if key not in extra_env}, values)
+        print(f"  with {' '.join(f'{key}={value}' for key, value in given.items())} (--no-default-env leaves "
+              "them out)", file=out)
+    if hint:
+        print(f"warning: {hint}.", file=out)
+    out.flush()
+    return process
 
 
 def _nothing() -> None:

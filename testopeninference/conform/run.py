@@ -28,7 +28,7 @@ from testopeninference.conform.outcomes import CassetteResult, Outcome, outcome_
 from testopeninference.conform.selection import parse_selection
 from testopeninference.errors import ConformUsageError, SpanSelectionError
 from testopeninference.goldens import golden_span
-from testopeninference.kit import OTLPCollector, prefix_model, send_cassette
+from testopeninference.kit import GatewayReply, OTLPCollector, prefix_model, send_cassette
 from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.endpoints import endpoint_of
@@ -125,7 +125,7 @@ class ConformRun:
                   check_gateway: Callable[[], None] = lambda: None) -> CassetteResult:
         started = time.monotonic()
         cassette = self.replayer.library.load(name)
-        mark = self.replayer.refusal_count
+        mark, arrivals = self.replayer.refusal_count, self.replayer.received_count
         adapt = prefix_model(options.model_prefix) if options.model_prefix else None
         try:
             reply = send_cassette(gateway_url, cassette, headers=options.headers, path_prefix=options.path_prefix,
@@ -139,8 +139,8 @@ class ConformRun:
             return _result(name, endpoint, Outcome.UPSTREAM_DRIFT, _refusal_detail(refusals), reply.trace_id, started)
         recorded = cassette.interactions[0].response.code
         if reply.status != recorded:
-            body = reply.body if len(reply.body) <= _SHOWN_BODY else reply.body[:_SHOWN_BODY] + "..."
-            detail = f"the gateway answered {reply.status}, the cassette recorded {recorded}; its body: {body}"
+            upstream = None if self.replayer.received_count != arrivals else self.openai_base_url
+            detail = status_detail(reply, recorded, upstream)
             return _result(name, endpoint, Outcome.GATEWAY_ERROR, detail, reply.trace_id, started)
         try:
             exported = self.collector.llm_span(reply.trace_id, name=options.span_name, timeout=options.timeout)
@@ -158,6 +158,19 @@ class ConformRun:
 def _result(name: str, endpoint: str, outcome: Outcome, detail: str, trace_id: str, started: float) -> CassetteResult:
     return CassetteResult(name, endpoint, outcome, (outcome_finding(outcome, detail),), (), detail, trace_id,
                           time.monotonic() - started)
+
+
+def status_detail(reply: GatewayReply, recorded: int, unused_upstream: str | None) -> str:
+    """A reply of another status than the cassette's, quoted, with the likely cause: a 404 or 405 sent to a path
+    the gateway does not serve, or an upstream (``unused_upstream``, when set) that received nothing."""
+    body = reply.body if len(reply.body) <= _SHOWN_BODY else reply.body[:_SHOWN_BODY] + "..."
+    lines = [f"the gateway answered {reply.status}, the cassette recorded {recorded}; its body: {body}"]
+    if reply.status in (404, 405):
+        lines.append(f"  sent to {reply.url}: is --path-prefix the gateway's route (e.g. --path-prefix /openai)?")
+    if unused_upstream is not None:
+        lines.append("  the fake OpenAI server received no request for this cassette: is the gateway's upstream "
+                     f"{unused_upstream}?")
+    return "\n".join(lines)
 
 
 def _refusal_detail(refusals: Sequence[ReplayError]) -> str:

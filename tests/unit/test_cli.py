@@ -305,3 +305,35 @@ def test_send_prints_status_trace_and_reply_and_exits_1_when_the_status_is_not_t
     assert err.rstrip().endswith(f"is the gateway running at {closed}, and does it answer within 30 s?")
     code, _, err = run("send", "chat-basic", "--gateway", closed, "--header", "no colon")
     assert (code, err) == (1, "Error: --header 'no colon' is not 'NAME: VALUE'; write e.g. --header 'X-Tenant: blue'.\n")
+
+
+def test_send_names_the_url_and_the_path_prefix_when_the_gateway_answers_404():
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"detail":"Not Found"}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    gateway = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        code, out, _ = run("send", "chat-basic", "--gateway", gateway, "--path-prefix", "/v1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 1
+    assert out.splitlines()[:2] == [
+        "status      404 (the cassette's: 200)",
+        f"sent to     {gateway}/v1/v1/chat/completions: is --path-prefix the gateway's route (e.g. --path-prefix "
+        "/openai)?"]

@@ -66,6 +66,20 @@ def test_placeholders_are_filled_shell_quoted_and_other_braces_kept():
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:3"}
 
 
+@pytest.mark.parametrize(("fill", "message"), [
+    (lambda: fill_command("{python} gw.py --port {prot}", {}),
+     "--gateway-cmd '{python} gw.py --port {prot}' has the unknown placeholder {prot}; did you mean {port}? the "
+     "placeholders are {openai_base_url}, {otlp_endpoint}, {otlp_grpc_endpoint}, {port}, {python}."),
+    (lambda: fill_values({"OPENAI_BASE_URL": "{openai_url}"}, {}),
+     "--env-file value OPENAI_BASE_URL= '{openai_url}' has the unknown placeholder {openai_url}; did you mean "
+     "{openai_base_url}? the placeholders are"),
+])
+def test_an_unknown_placeholder_is_a_usage_error_naming_the_known_ones(fill, message: str):
+    with pytest.raises(ConformUsageError) as raised:
+        fill()
+    assert str(raised.value).startswith(message)
+
+
 def test_env_file_lines_and_a_bad_line_named(tmp_path: Path):
     env = tmp_path / "gw.env"
     env.write_text("# comment\n\nexport A=1\nB = 'two words'\nC=\"x=y\"\n")
