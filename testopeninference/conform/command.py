@@ -74,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for each cassette's span (default 10)")
     parser.add_argument("--level", default="reference", choices=list(LEVELS),
                         help="reference (the golden's rules), subset (added attributes ignored), spec")
+    parser.add_argument("--strict-spec", action="store_true", help="with --level spec: count the problems the "
+                        "reference goldens have too (default: listed, not counted)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the scorecard as JSON")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML, one test case per cassette")
     parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
@@ -104,7 +106,7 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     if args.env_file is not None and args.gateway_cmd is None:
         raise ConformUsageError("--env-file is for --gateway-cmd; a running gateway has its environment already.")
     options = ConformOptions(level, parse_headers(args.header), args.path_prefix, args.model_prefix, args.span_name,
-                             args.timeout)
+                             args.timeout, strict_spec=args.strict_spec)
     baseline = read_baseline(args.baseline) if args.baseline is not None else None
     cassettes = chosen_cassettes(settings, args.selection)
     extra_env = read_env_file(args.env_file) if args.env_file is not None else {}

@@ -87,3 +87,33 @@ def test_env_file_lines_and_a_bad_line_named(tmp_path: Path):
     env.write_text("A=1\nnot a line\n")
     with pytest.raises(ConformUsageError, match=r"gw.env:2: 'not a line' is not KEY=VALUE"):
         read_env_file(env)
+
+
+def test_spec_level_leaves_out_the_problems_the_reference_has_too_unless_strict():
+    from testopeninference import get_span
+    from testopeninference.conform.run import ConformOptions, level_findings
+
+    golden = get_span("chat-bad-request")  # the reference's error spans carry exception.escaped as a string
+    comparison = SpanComparison([], [], [])
+    findings, shared = level_findings(ConformOptions(get_level("spec")), comparison, golden, golden)
+    assert findings == () and any(line.startswith("exception.escaped") for line in shared), shared
+    strict, none = level_findings(ConformOptions(get_level("spec"), strict_spec=True), comparison, golden, golden)
+    assert none == () and [found.line for found in strict] == [f"{line} (the reference has it too)" for line in shared]
+
+
+def test_the_scorecard_says_invalid_and_lists_the_problems_the_reference_has_too():
+    from testopeninference.conform.outcomes import CassetteResult, Outcome, Scorecard
+    from testopeninference.conform.reports.terminal import print_scorecard
+
+    invalid = Finding("llm.system", "invalid", None, None, "llm.system: missing (required on LLM spans)")
+    shared = ("exception.escaped (exception event): expected a boolean, got a string ('False')",)
+    card = Scorecard((CassetteResult("chat-basic", "chat", Outcome.INVALID, (invalid,), shared=shared),
+                      CassetteResult("chat-bad-request", "chat", Outcome.MATCH, shared=shared)),
+                     "openinference", "spec", "gw", 1.0)
+    out = io.StringIO()
+    print_scorecard(card, out)
+    text = out.getvalue()
+    assert "chat-basic        invalid         llm.system: missing (required on LLM spans)" in text, text
+    assert ("problems the reference goldens have too (not counted; --strict-spec counts them):\n"
+            f"  {shared[0]}  (2 cassette(s))\n") in text, text
+    assert text.endswith(": 1 match, 1 invalid.\n"), text

@@ -24,7 +24,8 @@ def scorecard_data(card: Scorecard) -> dict[str, object]:
         "cassettes": [
             {"cassette": r.cassette, "endpoint": r.endpoint, "outcome": r.outcome.value, "passed": r.passed,
              "trace_id": r.trace_id, "seconds": round(r.seconds, 3), "detail": r.detail,
-             "findings": [_finding(found, found in r.accepted) for found in r.findings]}
+             "findings": [_finding(found, found in r.accepted) for found in r.findings],
+             "shared_with_reference": list(r.shared)}
             for r in card.results
         ],
         "keys": [dataclasses.asdict(tally) | {"cassettes": tally.total} for tally in card.tallies],
