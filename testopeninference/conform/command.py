@@ -34,6 +34,9 @@ from testopeninference.conform.reports.terminal import print_scorecard
 from testopeninference.conform.run import ConformOptions, ConformRun, chosen_cassettes
 from testopeninference.errors import ConformUsageError, GatewayProcessError
 from testopeninference.recorder.config import Settings
+from testopeninference.recorder.layers import cassette_library
+
+UNEXPLAINED_SHOWN = 5  # baseline entries without a reason named in the warning
 
 EPILOG = """\
 placeholders in --gateway-cmd: {openai_base_url} (the fake OpenAI server, with /v1), {otlp_endpoint}
@@ -107,7 +110,7 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         raise ConformUsageError("--env-file is for --gateway-cmd; a running gateway has its environment already.")
     options = ConformOptions(level, parse_headers(args.header), args.path_prefix, args.model_prefix, args.span_name,
                              args.timeout, strict_spec=args.strict_spec)
-    baseline = read_baseline(args.baseline) if args.baseline is not None else None
+    baseline = _load_baseline(args, settings, out)
     cassettes = chosen_cassettes(settings, args.selection)
     extra_env = read_env_file(args.env_file) if args.env_file is not None else {}
     with ConformRun(settings, args.ignore_body_keys, openai_port=args.openai_port, otlp_port=args.otlp_port,
@@ -153,11 +156,13 @@ def _nothing() -> None:
 def _report(args: argparse.Namespace, settings: Settings, results: list[CassetteResult], seconds: float,
             gateway: str, baseline: Baseline | None, out: TextIO) -> int:
     stale: tuple[str, ...] = ()
+    unscored: tuple[str, ...] = ()
     if baseline is not None:
         results = baseline.apply(results)
         stale = tuple(entry.describe() for entry in baseline.stale(results))
+        unscored = tuple(baseline.unscored(results, cassette_library(settings)))
     card = Scorecard(tuple(results), settings.convention, args.level, args.gateway_cmd or gateway, seconds,
-                     str(baseline.path) if baseline is not None else None, stale)
+                     str(baseline.path) if baseline is not None else None, stale, unscored)
     print_scorecard(card, out, verbose=args.verbose)
     writers: tuple[tuple[Path | None, Callable[[Path, Scorecard], None], str], ...] = (
         (args.json, write_json, "JSON"), (args.junit, write_junit, "JUnit XML"), (args.html, write_html, "HTML report"))
@@ -170,6 +175,21 @@ def _report(args: argparse.Namespace, settings: Settings, results: list[Cassette
         print(f"wrote baseline {args.write_baseline}" + (f" ({unexplained} entries without a reason: fill them in)"
                                                           if unexplained else ""), file=out)
     return card.exit_status
+
+
+def _load_baseline(args: argparse.Namespace, settings: Settings, out: TextIO) -> Baseline | None:
+    """``--baseline``, checked against the run's convention; entries without a reason are listed."""
+    if args.baseline is None:
+        return None
+    baseline = read_baseline(args.baseline)
+    baseline.check_convention(settings.convention)
+    unexplained = baseline.unexplained()
+    if unexplained:
+        shown = ", ".join(entry.describe() for entry in unexplained[:UNEXPLAINED_SHOWN])
+        more = f" and {len(unexplained) - UNEXPLAINED_SHOWN} more" if len(unexplained) > UNEXPLAINED_SHOWN else ""
+        print(f"warning: {len(unexplained)} baseline entr{'y' if len(unexplained) == 1 else 'ies'} without a "
+              f"reason (say why each difference is accepted): {shown}{more}", file=out)
+    return baseline
 
 
 def _write(path: Path, card: Scorecard, write: Callable[[Path, Scorecard], None], what: str) -> None:

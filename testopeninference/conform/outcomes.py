@@ -119,6 +119,7 @@ class Scorecard:
     seconds: float
     baseline: str | None = None  # the baseline file applied
     stale: tuple[str, ...] = ()  # baseline entries that no longer occur, described
+    unscored: tuple[str, ...] = ()  # baseline entries for cassettes not scored (unknown, or left out), described
 
     @property
     def exit_status(self) -> int:

@@ -117,3 +117,37 @@ def test_the_scorecard_says_invalid_and_lists_the_problems_the_reference_has_too
     assert ("problems the reference goldens have too (not counted; --strict-spec counts them):\n"
             f"  {shared[0]}  (2 cassette(s))\n") in text, text
     assert text.endswith(": 1 match, 1 invalid.\n"), text
+
+
+def test_a_baseline_of_another_convention_is_a_usage_error(tmp_path: Path):
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("version: 1\nconvention: otel-genai\ncassettes: {}\n")
+    status, err = conform("--baseline", str(baseline))
+    assert status == 2, err
+    assert err.startswith(f"Error: {baseline}: the baseline is for the otel-genai convention, this run scores "
+                          "openinference; pass --convention otel-genai, or write a baseline for openinference"), err
+
+
+def test_baseline_entries_without_a_reason_or_for_cassettes_not_scored_are_reported(tmp_path: Path):
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("version: 1\nconvention: openinference\ncassettes:\n"
+                        "  chat-basic:\n  - {key: (outcome), kind: no span, reason: ''}\n"
+                        "  chat-basc:\n  - {key: llm.system, kind: missing, reason: typo}\n"
+                        "  chat-tools:\n  - {key: llm.system, kind: missing, reason: left out by -k}\n")
+    from testopeninference.kit import FakeOpenAI
+    from tests.helpers import CASSETTES
+
+    gateway = FakeOpenAI(CASSETTES).start()  # a gateway that answers as the cassette did and exports no span
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        status = main(["conform", "--gateway-url", gateway.url, "--no-wait", "-k", "chat-basic and not azure",
+                       "--baseline", str(baseline), "--timeout", "0.1"], out, err)
+    finally:
+        gateway.stop()
+    text = out.getvalue()
+    assert status == 0, text + err.getvalue()  # the baseline lists the no span (with no reason: warned)
+    assert ("warning: 1 baseline entry without a reason (say why each difference is accepted): chat-basic: "
+            "(outcome) no span (baseline line 5)\n") in text, text
+    assert "baseline entries for chat-basc (line 7) name no cassette: unknown cassette 'chat-basc'" in text, text
+    assert "Did you mean: chat-basic" in text, text
+    assert "baseline entries for chat-tools (line 9) not used: the cassette was not scored\n" in text, text

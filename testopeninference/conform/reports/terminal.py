@@ -33,6 +33,8 @@ def print_scorecard(card: Scorecard, out: TextIO, *, verbose: bool = False) -> N
     _print_shared(card, out)
     for entry in card.stale:
         print(f"baseline entry no longer occurs (remove it): {entry}", file=out)
+    for line in card.unscored:
+        print(line, file=out)
     print("", file=out)
     print(summary_line(card), file=out)
 
