@@ -28,6 +28,7 @@ from typing import Any, Callable, Generator, Iterator
 
 import pluggy
 import pytest
+from _pytest._code.code import ExceptionRepr
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder.collector import InMemoryOTLPCollector
@@ -246,7 +247,7 @@ def _point_to_refusals(item: pytest.Item, report: pytest.TestReport) -> None:
     lines = "\n".join(f"  {error.describe()}" for error in refused)
     text = (f"the fake OpenAI server refused {len(refused)} request(s) during this test, the likely cause of "
             f"this failure (the gateway changed the request; fix that first):\n{lines}")
-    if hasattr(report.longrepr, "addsection"):
+    if isinstance(report.longrepr, ExceptionRepr):
         report.longrepr.addsection(REPORT_SECTION, text)
     else:
         report.sections.append((REPORT_SECTION, text))
