@@ -141,6 +141,7 @@ class CassetteReplayer:
         # in arrival order: a long session keeps a bounded number, not every body it was ever sent.
         self._received: dict[str | None, collections.deque[tuple[int, IncomingRequest]]] = {}
         self._arrivals = itertools.count()
+        self._received_count = 0  # every request received so far, kept or not: marks a request in flight
         self._errors: collections.deque[tuple[int, ReplayError]] = collections.deque(maxlen=_ERRORS_KEPT)
         self._refusals = 0  # every refusal so far, kept or not: marks where a test's refusals begin
         self._replays: dict[str, tuple[Cassette, ReplayResponse]] = {}  # per name, while the cassette is the same
@@ -158,6 +159,12 @@ class CassetteReplayer:
         with self._lock:
             numbered = [item for kept in self._received.values() for item in kept]
         return [request for _, request in sorted(numbered, key=lambda item: item[0])]
+
+    @property
+    def received_count(self) -> int:
+        """How many requests arrived so far, kept or not (compare two readings: did a request arrive?)."""
+        with self._lock:
+            return self._received_count
 
     def handle(self, request: IncomingRequest) -> ReplayResponse:
         name = request.headers.get(CASSETTE_HEADER.lower())
@@ -203,6 +210,7 @@ class CassetteReplayer:
             if request.cassette not in self._received:
                 self._received[request.cassette] = collections.deque(maxlen=self.requests_kept)
             self._received[request.cassette].append((next(self._arrivals), request))
+            self._received_count += 1
 
     def _fill_missing(self, name: str, request: IncomingRequest, missing: CassetteNotFoundError) -> ReplayResponse:
         assert self.on_missing is not None

@@ -410,15 +410,22 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         print(f"fake OpenAI server  {fake.base_url}/v1   (X-Cassette-Name: <cassette>, or a unique body match)",
               file=out)
         print(f"OTLP collector      {collector.endpoint}   (OTEL_EXPORTER_OTLP_ENDPOINT)", file=out)
-        print(f"tolerated body keys {', '.join(replayer.ignore_body_keys) or 'none'}   (--ignore-body-key)", file=out)
+        print(f"tolerated body keys {_tolerated_sources(settings.ignore_body_keys, args.ignore_body_keys)}", file=out)
         if grpc_port is not None:
             print(f"OTLP/gRPC receiver  {collector.grpc_endpoint}   (the same, with OTEL_EXPORTER_OTLP_PROTOCOL=grpc)",
                   file=out)
         if saver is not None:
             print(f"saving spans to     {saver.directory}   (testopeninference diff <cassette> <file>)", file=out)
         print("Ctrl-C to stop.", file=out, flush=True)
-        _report_spans(collector, out, args.seconds, saver)
+        _report_spans(collector, out, args.seconds, saver, replayer)
     return 0
+
+
+def _tolerated_sources(from_project: Sequence[str], from_flags: Sequence[str]) -> str:
+    """The tolerated keys, each group with where it came from."""
+    flagged = [key for key in dict.fromkeys(from_flags) if key not in from_project]
+    groups = [(list(from_project), "[tool.testopeninference] ignore-body-keys"), (flagged, "--ignore-body-key")]
+    return "; ".join(f"{', '.join(keys)}   ({source})" for keys, source in groups if keys) or "none"
 
 
 def _send(args: argparse.Namespace, out: TextIO) -> int:
@@ -430,6 +437,8 @@ def _send(args: argparse.Namespace, out: TextIO) -> int:
                           timeout=args.timeout)
     recorded = cassette.interactions[0].response.code
     print(f"status      {reply.status} (the cassette's: {recorded})", file=out)
+    if reply.status != recorded and reply.status in (404, 405):
+        print(f"sent to     {reply.url}: is --path-prefix the gateway's route (e.g. --path-prefix /openai)?", file=out)
     print(f"trace id    {reply.trace_id}", file=out)
     print(f"traceparent {reply.traceparent}", file=out)
     print(reply.body, file=out)
@@ -455,13 +464,15 @@ def _span_saver(directory: Path | None) -> SpanSaver | None:
 
 
 def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float | None,
-                  saver: SpanSaver | None = None) -> None:
-    """Print (and with ``saver``, write) each span as it arrives, until Ctrl-C (or ``seconds``); spans past
-    ``--max-spans`` are counted."""
+                  saver: SpanSaver | None = None, replayer: CassetteReplayer | None = None) -> None:
+    """Print (and with ``saver``, write) each span as it arrives, and each request the fake server refused,
+    until Ctrl-C (or ``seconds``); spans past ``--max-spans`` are counted."""
     deadline = None if seconds is None else time.monotonic() + seconds
     shown = 0  # spans received so far, kept or dropped
+    refused = 0  # refusals printed so far
     try:
         while deadline is None or time.monotonic() < deadline:
+            refused = _print_refusals(replayer, refused, out)
             spans, dropped = collector.spans(), collector.dropped_spans
             arrived = len(spans) + dropped - shown
             for item in spans[len(spans) - min(arrived, len(spans)) :]:
@@ -474,6 +485,16 @@ def _report_spans(collector: InMemoryOTLPCollector, out: TextIO, seconds: float 
     dropped = collector.dropped_spans
     note = f", {dropped} dropped (the oldest, over --max-spans)" if dropped else ""
     print(f"{shown} span(s) received{note}.", file=out)
+
+
+def _print_refusals(replayer: CassetteReplayer | None, mark: int, out: TextIO) -> int:
+    """The refusals since ``mark``, one line each (the gateway itself only saw a 400 or 409); the new mark."""
+    if replayer is None:
+        return mark
+    now = replayer.refusal_count
+    for error in replayer.errors_since(mark)[: now - mark]:
+        print(f"refused {error.describe()}", file=out, flush=True)
+    return now
 
 
 def _save(saver: SpanSaver, span: Span) -> Path:

@@ -87,11 +87,13 @@ class FakeOpenAI:
 
 
 class SentTraces:
-    """Trace ids this process sent (``send_cassette``) or asked about: every other span is unrelated."""
+    """Trace ids this process sent (``send_cassette``) or asked about: every other span is unrelated. A trace
+    whose reply was not the cassette's status keeps that reply, for the messages of a span not found."""
 
     def __init__(self, max_kept: int = 100_000) -> None:
         self._order: collections.deque[str] = collections.deque()
         self._ids: set[str] = set()
+        self._replies: dict[str, UnexpectedReply] = {}
         self._max_kept = max_kept
         self._lock = threading.Lock()
 
@@ -102,11 +104,45 @@ class SentTraces:
             self._order.append(trace_id)
             self._ids.add(trace_id)
             if len(self._order) > self._max_kept:
-                self._ids.discard(self._order.popleft())
+                gone = self._order.popleft()
+                self._ids.discard(gone)
+                self._replies.pop(gone, None)
+
+    def note_reply(self, trace_id: str, reply: UnexpectedReply) -> None:
+        self.add(trace_id)
+        with self._lock:
+            if trace_id in self._ids:
+                self._replies[trace_id] = reply
+
+    def unexpected_reply(self, trace_id: str) -> UnexpectedReply | None:
+        """The gateway's reply in this trace when it was not the status the cassette recorded."""
+        with self._lock:
+            return self._replies.get(trace_id)
 
     def __contains__(self, trace_id: object) -> bool:
         with self._lock:
             return trace_id in self._ids
+
+
+@dataclasses.dataclass(frozen=True)
+class UnexpectedReply:
+    """A gateway's reply whose status is not the cassette's: why a trace may hold no LLM span."""
+
+    status: int
+    recorded: int
+    method: str
+    url: str
+
+    @property
+    def unrouted(self) -> bool:
+        """404 or 405 where the cassette recorded another status: the gateway has no route for the request,
+        so nothing went upstream and no LLM span will come."""
+        return self.status in (404, 405)
+
+    def describe(self) -> str:
+        hint = "; is path_prefix= (--path-prefix) the gateway's route?" if self.unrouted else ""
+        return (f"the gateway answered {self.status} to {self.method} {self.url} (the cassette recorded "
+                f"{self.recorded}){hint}")
 
 
 SENT_TRACES = SentTraces()
@@ -178,9 +214,12 @@ class OTLPCollector:
         """
         trace_id = _checked_trace_id(trace_id)
         self.sent.add(trace_id)
-        self.collector.wait_for(lambda item: in_trace(item, trace_id) and bool(candidates([item], name)), timeout)
+        reply = self.sent.unexpected_reply(trace_id)
+        if reply is None or not reply.unrouted:  # an unrouted request never makes an LLM span: no wait
+            self.collector.wait_for(lambda item: in_trace(item, trace_id) and bool(candidates([item], name)), timeout)
         trace_spans = self.trace(trace_id)
-        picked = pick_one(trace_spans, trace_id, name, self.unrelated_spans())
+        picked = pick_one(trace_spans, trace_id, name, self.unrelated_spans(),
+                          reply.describe() if reply is not None else "")
         announce_pick(pick_of(trace_spans, picked, trace_id, name))
         return picked
 
@@ -207,6 +246,7 @@ class GatewayReply(ProxyReply):
 
     trace_id: str  # 32 hex digits: select the request's spans with it
     traceparent: str  # the header value sent
+    url: str = ""  # where the request went (path prefix and query included)
 
 
 def send_cassette(
@@ -241,7 +281,10 @@ def send_cassette(
             f"cassette {cassette.name}: {request.method} {url} failed ({type(error).__name__}: {error or 'no reply'}); "
             f"is the gateway running at {gateway_url}, and does it answer within {timeout:g} s?"
         ) from None
-    return GatewayReply(reply.status, reply.body, caller.trace_id, caller.header())
+    recorded = cassette.interactions[0].response.code
+    if reply.status != recorded:
+        SENT_TRACES.note_reply(caller.trace_id, UnexpectedReply(reply.status, recorded, request.method, url))
+    return GatewayReply(reply.status, reply.body, caller.trace_id, caller.header(), url)
 
 
 def _transmit_request(url: str, request: GatewayRequest, cassette: Cassette, timeout: float) -> ProxyReply:

@@ -28,6 +28,7 @@ from typing import Any, Callable, Generator, Iterator
 
 import pluggy
 import pytest
+from _pytest._code.code import ExceptionRepr
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder.collector import InMemoryOTLPCollector
@@ -160,6 +161,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 _PICKS = pytest.StashKey[PickLog]()
 _TOLERATED = pytest.StashKey[dict[str, None]]()  # the body keys every fake_openai used by a test tolerated
+_REFUSALS_FROM = pytest.StashKey[tuple[CassetteReplayer, int]]()  # a test's server and its first refusal
 _CHECKED = pytest.StashKey["weakref.WeakKeyDictionary[CassetteReplayer, int]"]()  # refusals already reported
 
 
@@ -226,10 +228,29 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     """The spans picked so far in this test, as a "testopeninference" section of each of its reports."""
     outcome = yield
+    report = outcome.get_result()
+    if call.when == "call" and report.failed:
+        _point_to_refusals(item, report)
     picks = item.config.stash.get(_PICKS, None)
     text = picks.text() if picks is not None else ""
     if text:
-        outcome.get_result().sections.append((REPORT_SECTION, text))
+        report.sections.append((REPORT_SECTION, text))
+
+
+def _point_to_refusals(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A test that failed after the fake server refused a request: the refusal is the likely cause (a span
+    mismatch or a gateway error follows from it), so the failure itself quotes it."""
+    replayer, mark = item.stash.get(_REFUSALS_FROM, (None, 0))
+    refused = replayer.errors_since(mark) if replayer is not None else []
+    if not refused:
+        return
+    lines = "\n".join(f"  {error.describe()}" for error in refused)
+    text = (f"the fake OpenAI server refused {len(refused)} request(s) during this test, the likely cause of "
+            f"this failure (the gateway changed the request; fix that first):\n{lines}")
+    if isinstance(report.longrepr, ExceptionRepr):
+        report.longrepr.addsection(REPORT_SECTION, text)
+    else:
+        report.sections.append((REPORT_SECTION, text))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -316,6 +337,7 @@ def _fail_on_refused_requests(request: pytest.FixtureRequest) -> Iterator[None]:
     # are set up before this per-test fixture, and their refusals belong to the first test that needs them.
     checked = request.config.stash.setdefault(_CHECKED, weakref.WeakKeyDictionary())
     mark = checked.get(replayer, 0)
+    request.node.stash[_REFUSALS_FROM] = (replayer, mark)
     yield
     checked[replayer] = replayer.refusal_count
     refused = replayer.errors_since(mark)

@@ -93,17 +93,20 @@ def unrelated_line(unrelated: Sequence[CollectedSpan]) -> str:
 
 
 def pick_one(trace_spans: Sequence[CollectedSpan], trace_id: str, name: str | None,
-             unrelated: Sequence[CollectedSpan]) -> CollectedSpan:
+             unrelated: Sequence[CollectedSpan], reply: str = "") -> CollectedSpan:
     """Exactly one candidate of the trace once ancestors of other candidates are dropped (``innermost``), or
-    ``SpanSelectionError`` listing the trace's spans."""
+    ``SpanSelectionError`` listing the trace's spans; ``reply`` (an unexpected reply of the gateway in this
+    trace, described) is then the likely cause, said first."""
     found = innermost(candidates(trace_spans, name), trace_spans)
     if len(found) == 1:
         return found[0]
     what = f"span named {name!r}" if name is not None else (
         f"LLM, embedding or reranker span ({SPAN_KIND_KEY} in {sorted(LLM_SPAN_KINDS)} or {GENAI_OPERATION_KEY} set)")
-    count = "no" if not found else f"{len(found)}"
+    count = "none" if not found else f"{len(found)}"
     advice = ("pass name= to pick one by span name" if found else
               "check the gateway's instrumentation and its OTLP endpoint, or pass name= for a span of your own")
+    if reply and not found:
+        advice = f"{reply}: fix the request first, then the spans"
     raise SpanSelectionError(
         f"expected exactly one {what} in trace {trace_id}, found {count}; the trace holds:\n"
         f"{describe(trace_spans)}\n{unrelated_line(unrelated)}; {advice}."

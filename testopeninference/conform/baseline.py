@@ -7,7 +7,9 @@ fill; writing over an existing baseline keeps the reasons of the entries that st
 so the file only shrinks. Values are written as they read on any machine (stack-trace paths become
 ``site-packages/...``, loopback ports go), so rewriting an unchanged run changes nothing. An entry is
 matched by cassette, key and kind (values may change: the entry is about the
-key). Whole-cassette outcomes are entries with key ``(outcome)``.
+key). Whole-cassette outcomes are entries with key ``(outcome)``. A baseline of another convention is a usage
+error; entries for cassettes this run did not score (a typo, a ``-k``) and entries without a reason are
+reported, never silently ignored.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import yaml
 from testopeninference.compare import Finding
 from testopeninference.conform.outcomes import KINDS, CassetteResult, Outcome
 from testopeninference.errors import InvalidBaselineError
+from testopeninference.recorder.cassette import CassetteLibrary
 from testopeninference.recorder.atomic import write_atomic
 from testopeninference.recorder.safe_yaml import LOADER, load_yaml
 from testopeninference.recorder.volatile import stable_stacktrace, without_loopback_ports
@@ -52,6 +55,33 @@ class BaselineEntry:
 class Baseline:
     path: Path
     entries: tuple[BaselineEntry, ...]
+    convention: str | None = None  # the convention of the run that wrote it
+
+    def check_convention(self, convention: str) -> None:
+        """A usage error when the baseline lists another convention's differences than this run scores."""
+        if self.convention is not None and self.convention != convention:
+            raise InvalidBaselineError(
+                f"{self.path}: the baseline is for the {self.convention} convention, this run scores "
+                f"{convention}; pass --convention {self.convention}, or write a baseline for {convention} with "
+                "--write-baseline.")
+
+    def unexplained(self) -> list[BaselineEntry]:
+        """Entries with an empty ``reason``."""
+        return [entry for entry in self.entries if not entry.reason.strip()]
+
+    def unscored(self, results: Sequence[CassetteResult], library: CassetteLibrary) -> list[str]:
+        """A line per cassette the baseline names that this run did not score: unknown (with close names) or
+        left out (``-k``)."""
+        scored = {result.cassette for result in results}
+        lines = []
+        for name in dict.fromkeys(entry.cassette for entry in self.entries if entry.cassette not in scored):
+            line = min(entry.line for entry in self.entries if entry.cassette == name)
+            if name in library.names():
+                lines.append(f"baseline entries for {name} (line {line}) not used: the cassette was not scored")
+            else:
+                lines.append(f"baseline entries for {name} (line {line}) name no cassette: "
+                             f"{library.unknown_message(name)}")
+        return lines
 
     def accepted(self, result: CassetteResult) -> list[Finding]:
         """The result's findings this baseline lists."""
@@ -127,7 +157,16 @@ def read_baseline(path: Path) -> Baseline:
         problem = getattr(error, "problem", None) or str(error)
         raise InvalidBaselineError(f"{where}: not valid YAML ({problem}); fix it, or write it anew with "
                                    "--write-baseline.") from None
-    return Baseline(path, tuple(_entries(path, root)))
+    return Baseline(path, tuple(_entries(path, root)), _convention(path, root))
+
+
+def _convention(path: Path, root: yaml.Node | None) -> str | None:
+    node = _mapping(path, root, "the file must be a mapping with 'version' and 'cassettes'").get("convention")
+    if node is None:
+        return None
+    if not isinstance(node, yaml.ScalarNode) or not node.value:
+        _fail(path, node, "'convention' must be a convention's name (openinference, otel-genai, ...)")
+    return str(node.value)
 
 
 def _entries(path: Path, root: yaml.Node | None) -> list[BaselineEntry]:

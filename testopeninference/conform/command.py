@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shlex
 import sys
 import time
@@ -23,7 +22,8 @@ from typing import TextIO
 import httpx
 
 from testopeninference.conform.baseline import Baseline, read_baseline, write_baseline
-from testopeninference.conform.gateway_process import (GatewayProcess, fill_command, fill_values, free_port,
+from testopeninference.conform.gateway_process import (DEFAULT_ENV, NO_PORT_HINT, GatewayProcess, fill_command,
+                                                         fill_values, free_port, gateway_env, mentions_port,
                                                          read_env_file)
 from testopeninference.conform.levels import LEVELS, get_level
 from testopeninference.conform.outcomes import CassetteResult, Scorecard
@@ -34,12 +34,17 @@ from testopeninference.conform.reports.terminal import print_scorecard
 from testopeninference.conform.run import ConformOptions, ConformRun, chosen_cassettes
 from testopeninference.errors import ConformUsageError, GatewayProcessError
 from testopeninference.recorder.config import Settings
+from testopeninference.recorder.layers import cassette_library
+
+UNEXPLAINED_SHOWN = 5  # baseline entries without a reason named in the warning
 
 EPILOG = """\
 placeholders in --gateway-cmd: {openai_base_url} (the fake OpenAI server, with /v1), {fake_base_url}
 (the same server without /v1, for Anthropic's and Cohere's base URLs), {otlp_endpoint}
 (OTLP/HTTP base URL, as OTEL_EXPORTER_OTLP_ENDPOINT takes it), {otlp_grpc_endpoint} (OTLP/gRPC),
 {port} (where the gateway must listen) and {python} (this Python).
+the gateway gets, unless --no-default-env: OPENAI_BASE_URL={openai_base_url},
+OTEL_EXPORTER_OTLP_ENDPOINT={otlp_endpoint} and OTEL_BSP_SCHEDULE_DELAY=100 (--env-file wins).
 -k: terms are substrings of cassette names or endpoints, or fnmatch patterns, joined by and, or, not
 and parentheses: -k 'chat and not streaming'.
 exit status: 0 every cassette matches (or only baseline differences remain), 1 otherwise, 2 usage
@@ -53,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--gateway-url", metavar="URL", help="a running gateway (configure it with the printed URLs)")
     target.add_argument("--gateway-cmd", metavar="CMD", help="the command that starts the gateway (see placeholders)")
     parser.add_argument("--env-file", type=Path, metavar="FILE", help="KEY=VALUE lines added to the gateway's env")
+    parser.add_argument("--no-default-env", action="store_true", help="do not set OPENAI_BASE_URL, "
+                        "OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_BSP_SCHEDULE_DELAY for the gateway (see below)")
     parser.add_argument("--ready-path", metavar="PATH", help="the gateway is ready when GET PATH answers below 500 "
                         "(default: when its port accepts connections)")
     parser.add_argument("--start-timeout", type=float, default=60.0, metavar="S",
@@ -71,6 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for each cassette's span (default 10)")
     parser.add_argument("--level", default="reference", choices=list(LEVELS),
                         help="reference (the golden's rules), subset (added attributes ignored), spec")
+    parser.add_argument("--strict-spec", action="store_true", help="with --level spec: count the problems the "
+                        "reference goldens have too (default: listed, not counted)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the scorecard as JSON")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML, one test case per cassette")
     parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
@@ -101,20 +110,14 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     if args.env_file is not None and args.gateway_cmd is None:
         raise ConformUsageError("--env-file is for --gateway-cmd; a running gateway has its environment already.")
     options = ConformOptions(level, parse_headers(args.header), args.path_prefix, args.model_prefix, args.span_name,
-                             args.timeout)
-    baseline = read_baseline(args.baseline) if args.baseline is not None else None
+                             args.timeout, strict_spec=args.strict_spec)
+    baseline = _load_baseline(args, settings, out)
     cassettes = chosen_cassettes(settings, args.selection)
     extra_env = read_env_file(args.env_file) if args.env_file is not None else {}
     with ConformRun(settings, args.ignore_body_keys, openai_port=args.openai_port, otlp_port=args.otlp_port,
                     grpc_port=args.grpc_port) as run, contextlib.ExitStack() as stack:
         if args.gateway_cmd is not None:
-            port = free_port()
-            values = run.placeholders(port)
-            process = GatewayProcess(fill_command(args.gateway_cmd, values), port,
-                                     {**os.environ, **fill_values(extra_env, values)}, ready_path=args.ready_path,
-                                     start_timeout=args.start_timeout)
-            print(f"starting the gateway: {shlex.join(process.arguments)}", file=out, flush=True)
-            stack.enter_context(process)
+            process = stack.enter_context(_gateway_process(args, run, extra_env, out))
             url, check = process.url, process.check_alive
         else:
             url, check = args.gateway_url.rstrip("/"), _nothing
@@ -127,6 +130,26 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return _report(args, settings, results, seconds, url, baseline, out)
 
 
+def _gateway_process(args: argparse.Namespace, run: ConformRun, extra_env: dict[str, str],
+                     out: TextIO) -> GatewayProcess:
+    """The gateway of ``--gateway-cmd``, not started; says what it runs with, and warns when it has no {port}."""
+    port = free_port()
+    values = run.placeholders(port)
+    hint = "" if mentions_port(args.gateway_cmd, extra_env) else NO_PORT_HINT.format(number=port)
+    process = GatewayProcess(fill_command(args.gateway_cmd, values), port,
+                             gateway_env(extra_env, values, defaults=not args.no_default_env),
+                             ready_path=args.ready_path, start_timeout=args.start_timeout, not_ready_hint=hint)
+    print(f"starting the gateway: {shlex.join(process.arguments)}", file=out)
+    if not args.no_default_env:
+        given = fill_values({key: value for key, value in DEFAULT_ENV.items() if key not in extra_env}, values)
+        print(f"  with {' '.join(f'{key}={value}' for key, value in given.items())} (--no-default-env leaves "
+              "them out)", file=out)
+    if hint:
+        print(f"warning: {hint}.", file=out)
+    out.flush()
+    return process
+
+
 def _nothing() -> None:
     pass
 
@@ -134,11 +157,13 @@ def _nothing() -> None:
 def _report(args: argparse.Namespace, settings: Settings, results: list[CassetteResult], seconds: float,
             gateway: str, baseline: Baseline | None, out: TextIO) -> int:
     stale: tuple[str, ...] = ()
+    unscored: tuple[str, ...] = ()
     if baseline is not None:
         results = baseline.apply(results)
         stale = tuple(entry.describe() for entry in baseline.stale(results))
+        unscored = tuple(baseline.unscored(results, cassette_library(settings)))
     card = Scorecard(tuple(results), settings.convention, args.level, args.gateway_cmd or gateway, seconds,
-                     str(baseline.path) if baseline is not None else None, stale)
+                     str(baseline.path) if baseline is not None else None, stale, unscored)
     print_scorecard(card, out, verbose=args.verbose)
     writers: tuple[tuple[Path | None, Callable[[Path, Scorecard], None], str], ...] = (
         (args.json, write_json, "JSON"), (args.junit, write_junit, "JUnit XML"), (args.html, write_html, "HTML report"))
@@ -151,6 +176,21 @@ def _report(args: argparse.Namespace, settings: Settings, results: list[Cassette
         print(f"wrote baseline {args.write_baseline}" + (f" ({unexplained} entries without a reason: fill them in)"
                                                           if unexplained else ""), file=out)
     return card.exit_status
+
+
+def _load_baseline(args: argparse.Namespace, settings: Settings, out: TextIO) -> Baseline | None:
+    """``--baseline``, checked against the run's convention; entries without a reason are listed."""
+    if args.baseline is None:
+        return None
+    baseline = read_baseline(args.baseline)
+    baseline.check_convention(settings.convention)
+    unexplained = baseline.unexplained()
+    if unexplained:
+        shown = ", ".join(entry.describe() for entry in unexplained[:UNEXPLAINED_SHOWN])
+        more = f" and {len(unexplained) - UNEXPLAINED_SHOWN} more" if len(unexplained) > UNEXPLAINED_SHOWN else ""
+        print(f"warning: {len(unexplained)} baseline entr{'y' if len(unexplained) == 1 else 'ies'} without a "
+              f"reason (say why each difference is accepted): {shown}{more}", file=out)
+    return baseline
 
 
 def _write(path: Path, card: Scorecard, write: Callable[[Path, Scorecard], None], what: str) -> None:

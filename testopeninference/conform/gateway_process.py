@@ -12,6 +12,7 @@ death; stopping sends SIGTERM to the group, then SIGKILL. Its output is kept
 from __future__ import annotations
 
 import collections
+import difflib
 import os
 import re
 import shlex
@@ -30,6 +31,13 @@ from testopeninference.errors import ConformUsageError, GatewayProcessError
 
 PLACEHOLDERS = ("openai_base_url", "fake_base_url", "otlp_endpoint", "otlp_grpc_endpoint", "port", "python")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+_LOOKS_LIKE_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")  # JSON and ${VAR} never look like this
+DEFAULT_ENV = {"OPENAI_BASE_URL": "{openai_base_url}", "OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp_endpoint}",
+               "OTEL_BSP_SCHEDULE_DELAY": "100"}
+"""What every gateway is given unless ``--no-default-env``: the standard variables of the OpenAI SDK and the
+OpenTelemetry SDK, pointing at the fake server and the collector (spans exported within 0.1 s, not 5 s)."""
+NO_PORT_HINT = ("--gateway-cmd has no {{port}}, so the gateway does not know port {number}, where conform waits "
+                "for it; add e.g. --port {{port}} to the command")
 OUTPUT_LINES_KEPT = 200
 STOP_SECONDS = 5.0
 
@@ -42,7 +50,9 @@ def free_port() -> int:
 
 
 def fill_command(command: str, values: Mapping[str, str]) -> list[str]:
-    """The command's arguments with each known ``{placeholder}`` filled (other braces are left alone)."""
+    """The command's arguments with each known ``{placeholder}`` filled (other braces are left alone; an
+    unknown ``{name}`` is a usage error)."""
+    check_placeholders(command, "--gateway-cmd")
     filled = _PLACEHOLDER.sub(lambda match: shlex.quote(values[match.group(1)]), command)
     try:
         arguments = shlex.split(filled)
@@ -54,9 +64,34 @@ def fill_command(command: str, values: Mapping[str, str]) -> list[str]:
     return arguments
 
 
+def check_placeholders(text: str, where: str) -> None:
+    """A usage error for a ``{name}`` that is no placeholder (a typo such as ``{prot}`` would pass as is)."""
+    for match in _LOOKS_LIKE_PLACEHOLDER.finditer(text):
+        if match.group(1) not in PLACEHOLDERS:
+            close = difflib.get_close_matches(match.group(1), PLACEHOLDERS, n=1)
+            hint = f"did you mean {{{close[0]}}}? " if close else ""
+            known = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+            raise ConformUsageError(f"{where} {text!r} has the unknown placeholder {match.group(0)}; {hint}"
+                                    f"the placeholders are {known}.")
+
+
 def fill_values(env: Mapping[str, str], values: Mapping[str, str]) -> dict[str, str]:
     """``--env-file`` values with each known ``{placeholder}`` filled (as is: no shell reads them)."""
+    for key, value in env.items():
+        check_placeholders(value, f"--env-file value {key}=")
     return {key: _PLACEHOLDER.sub(lambda match: values[match.group(1)], value) for key, value in env.items()}
+
+
+def gateway_env(extra: Mapping[str, str], values: Mapping[str, str], *, defaults: bool = True) -> dict[str, str]:
+    """The gateway's environment: this process's, then ``DEFAULT_ENV`` (unless ``defaults`` is false), then
+    ``--env-file`` (``extra``), placeholders filled."""
+    given = {**(DEFAULT_ENV if defaults else {}), **extra}
+    return {**os.environ, **fill_values(given, values)}
+
+
+def mentions_port(command: str, extra: Mapping[str, str]) -> bool:
+    """Whether the gateway is told its port: ``{port}`` in the command or an ``--env-file`` value."""
+    return any("{port}" in text for text in (command, *extra.values()))
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -86,13 +121,15 @@ class GatewayProcess:
     """A started gateway: ``url`` once ready; ``stop()`` ends its whole process group."""
 
     def __init__(self, arguments: list[str], port: int, env: Mapping[str, str], *, ready_path: str | None = None,
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0, not_ready_hint: str = "") -> None:
+        """``not_ready_hint`` is said first when the gateway never gets ready (a likely cause known up front)."""
         self.arguments = arguments
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self._env = dict(env)
         self._ready_path = ready_path
         self._start_timeout = start_timeout
+        self._not_ready_hint = not_ready_hint
         self._output: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES_KEPT)
         self._process: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
@@ -128,9 +165,10 @@ class GatewayProcess:
                 return
             time.sleep(0.05)
         what = f"GET {self._ready_path} answering below 500" if self._ready_path else "its port accepting connections"
+        advice = f"{self._not_ready_hint}; or " if self._not_ready_hint else ""
         raise GatewayProcessError(
             f"the gateway did not get ready within {self._start_timeout:g} s (waited for {what} at {self.url}); "
-            f"raise --start-timeout, or check the command and --ready-path.\n{self.quoted_output()}")
+            f"{advice}raise --start-timeout, or check the command and --ready-path.\n{self.quoted_output()}")
 
     def _ready(self) -> bool:
         if self._ready_path is None:

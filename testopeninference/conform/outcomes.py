@@ -4,7 +4,8 @@ A cassette's outcome is, in this order of precedence: ``upstream drift`` (the
 fake server refused the gateway's request: the gateway changed it), ``gateway
 error`` (the gateway answered another status than the cassette recorded),
 ``no span`` (no LLM span in the cassette's trace), ``differs`` (the span
-differs from the golden) or ``match``. A difference listed in a baseline is
+differs from the golden), ``invalid`` (at the ``spec`` level: the span is not
+valid OpenInference) or ``match``. A difference listed in a baseline is
 ``accepted``: it does not fail the cassette.
 """
 
@@ -23,6 +24,11 @@ class Outcome(str, enum.Enum):
     UPSTREAM_DRIFT = "upstream drift"
     NO_SPAN = "no span"
     GATEWAY_ERROR = "gateway error"
+    INVALID = "invalid"  # the spec level's outcome for a span with problems
+
+
+COMPARED = frozenset({Outcome.MATCH, Outcome.DIFFERS, Outcome.INVALID})
+"""Outcomes of a span compared (or validated): their findings are per key, not one whole-cassette line."""
 
 
 OUTCOME_KEY = "(outcome)"
@@ -44,6 +50,7 @@ class CassetteResult:
     detail: str = ""  # the refusal, the gateway's reply, or the spans that did arrive
     trace_id: str = ""
     seconds: float = 0.0
+    shared: tuple[str, ...] = ()  # spec problems the reference golden has too: not counted (--strict-spec)
 
     @property
     def failing(self) -> tuple[Finding, ...]:
@@ -112,6 +119,7 @@ class Scorecard:
     seconds: float
     baseline: str | None = None  # the baseline file applied
     stale: tuple[str, ...] = ()  # baseline entries that no longer occur, described
+    unscored: tuple[str, ...] = ()  # baseline entries for cassettes not scored (unknown, or left out), described
 
     @property
     def exit_status(self) -> int:

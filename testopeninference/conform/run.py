@@ -22,13 +22,16 @@ from types import TracebackType
 
 import httpx
 
-from testopeninference.compare import compare_spans
-from testopeninference.conform.levels import Level
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from testopeninference.compare import Finding, SpanComparison, compare_spans
+from testopeninference.conform.levels import Level, spec
 from testopeninference.conform.outcomes import CassetteResult, Outcome, outcome_finding
 from testopeninference.conform.selection import parse_selection
 from testopeninference.errors import ConformUsageError, SpanSelectionError
 from testopeninference.goldens import golden_span
-from testopeninference.kit import OTLPCollector, prefix_model, send_cassette
+from testopeninference.openinference_spec import validate_openinference
+from testopeninference.kit import GatewayReply, OTLPCollector, prefix_model, send_cassette
 from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.endpoints import endpoint_of
@@ -49,6 +52,7 @@ class ConformOptions:
     model_prefix: str = ""
     span_name: str | None = None
     timeout: float = 10.0  # seconds to wait for a cassette's span
+    strict_spec: bool = False  # spec level: count the problems the reference golden has too
     request_timeout: float = 60.0  # seconds to wait for the gateway's reply
 
 
@@ -126,7 +130,7 @@ class ConformRun:
                   check_gateway: Callable[[], None] = lambda: None) -> CassetteResult:
         started = time.monotonic()
         cassette = self.replayer.library.load(name)
-        mark = self.replayer.refusal_count
+        mark, arrivals = self.replayer.refusal_count, self.replayer.received_count
         adapt = prefix_model(options.model_prefix) if options.model_prefix else None
         try:
             reply = send_cassette(gateway_url, cassette, headers=options.headers, path_prefix=options.path_prefix,
@@ -140,8 +144,8 @@ class ConformRun:
             return _result(name, endpoint, Outcome.UPSTREAM_DRIFT, _refusal_detail(refusals), reply.trace_id, started)
         recorded = cassette.interactions[0].response.code
         if reply.status != recorded:
-            body = reply.body if len(reply.body) <= _SHOWN_BODY else reply.body[:_SHOWN_BODY] + "..."
-            detail = f"the gateway answered {reply.status}, the cassette recorded {recorded}; its body: {body}"
+            upstream = None if self.replayer.received_count != arrivals else self.openai_base_url
+            detail = status_detail(reply, recorded, upstream)
             return _result(name, endpoint, Outcome.GATEWAY_ERROR, detail, reply.trace_id, started)
         try:
             exported = self.collector.llm_span(reply.trace_id, name=options.span_name, timeout=options.timeout)
@@ -149,16 +153,45 @@ class ConformRun:
             return _result(name, endpoint, Outcome.NO_SPAN, str(error), reply.trace_id, started)
         golden = golden_span(self.settings, name)
         comparison = compare_spans(golden, exported.span, gateway=True)
-        findings = tuple(options.level(comparison, exported.span))
-        outcome = Outcome.DIFFERS if findings else Outcome.MATCH
+        findings, shared = level_findings(options, comparison, exported.span, golden)
+        failed = Outcome.INVALID if options.level is spec else Outcome.DIFFERS
         detail = "\n".join(f"note: {note}" for note in comparison.notes)
-        return CassetteResult(name, endpoint, outcome, findings, (), detail, reply.trace_id,
-                              time.monotonic() - started)
+        return CassetteResult(name, endpoint, failed if findings else Outcome.MATCH, findings, (), detail,
+                              reply.trace_id, time.monotonic() - started, shared)
+
+
+def level_findings(options: ConformOptions, comparison: SpanComparison, span: Span,
+                   golden: Span) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
+    """The level's findings, and (spec level) the problems the reference golden has too: those are no finding
+    unless ``strict_spec``, where they count, marked "(the reference has it too)"."""
+    findings = options.level(comparison, span)
+    if options.level is not spec:
+        return tuple(findings), ()
+    theirs = set(validate_openinference(golden))
+    shared = tuple(found.line for found in findings if found.line in theirs)
+    if not options.strict_spec:
+        return tuple(found for found in findings if found.line not in theirs), shared
+    marked = [dataclasses.replace(found, line=f"{found.line} (the reference has it too)") if found.line in theirs
+              else found for found in findings]
+    return tuple(marked), ()
 
 
 def _result(name: str, endpoint: str, outcome: Outcome, detail: str, trace_id: str, started: float) -> CassetteResult:
     return CassetteResult(name, endpoint, outcome, (outcome_finding(outcome, detail),), (), detail, trace_id,
                           time.monotonic() - started)
+
+
+def status_detail(reply: GatewayReply, recorded: int, unused_upstream: str | None) -> str:
+    """A reply of another status than the cassette's, quoted, with the likely cause: a 404 or 405 sent to a path
+    the gateway does not serve, or an upstream (``unused_upstream``, when set) that received nothing."""
+    body = reply.body if len(reply.body) <= _SHOWN_BODY else reply.body[:_SHOWN_BODY] + "..."
+    lines = [f"the gateway answered {reply.status}, the cassette recorded {recorded}; its body: {body}"]
+    if reply.status in (404, 405):
+        lines.append(f"  sent to {reply.url}: is --path-prefix the gateway's route (e.g. --path-prefix /openai)?")
+    if unused_upstream is not None:
+        lines.append("  the fake OpenAI server received no request for this cassette: is the gateway's upstream "
+                     f"{unused_upstream}?")
+    return "\n".join(lines)
 
 
 def _refusal_detail(refusals: Sequence[ReplayError]) -> str:

@@ -104,6 +104,32 @@ def test_a_gateway_answering_another_status_is_a_gateway_error_with_the_body(tmp
     assert "gateway error" in out and "the gateway answered 404, the cassette recorded 200" in out, out
 
 
+def test_a_404_names_the_url_sent_to_the_path_prefix_and_an_upstream_that_received_nothing(tmp_path: Path):
+    status, out, err = conform(
+        "--gateway-cmd", EXAMPLE_GATEWAY, "--env-file", str(example_env(tmp_path)), "--ready-path", "/health",
+        "-k", "embeddings-basic", "--path-prefix", "/elsewhere", "-v")
+    assert status == 1, out + err
+    assert "/elsewhere/v1/embeddings: is --path-prefix the gateway's route (e.g. --path-prefix /openai)?" in out, out
+    assert "the fake OpenAI server received no request for this cassette: is the gateway's upstream " in out, out
+
+
+def test_the_gateway_gets_the_standard_variables_without_an_env_file():
+    """OPENAI_BASE_URL, OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_BSP_SCHEDULE_DELAY by default: no env file needed."""
+    status, out, err = conform(
+        "--gateway-cmd", EXAMPLE_GATEWAY, "--ready-path", "/health", "-k", "chat-basic and not azure",
+        "--path-prefix", "/openai", "--model-prefix", "gw::", "--ignore-body-key", "stream")
+    assert status == 0, out + err
+    assert "  with OPENAI_BASE_URL=http://127.0.0.1:" in out and " OTEL_BSP_SCHEDULE_DELAY=100 (" in out, out
+
+
+def test_a_gateway_cmd_without_port_is_warned_about_and_named_when_it_never_gets_ready():
+    command = "{python} -c \"import time; time.sleep(120)\""
+    status, out, err = conform("--gateway-cmd", command, "-k", "chat-basic", "--start-timeout", "1")
+    assert status == 2, out + err
+    assert "warning: --gateway-cmd has no {port}, so the gateway does not know port " in out, out
+    assert "did not get ready within 1 s" in err and "add e.g. --port {port} to the command; or raise" in err, err
+
+
 def test_baseline_round_trip_accepts_known_differences_and_names_new_and_stale_ones(tmp_path: Path):
     baseline = tmp_path / "baseline.yaml"
     chosen = ("-k", "chat-basic and not azure or embeddings-basic")

@@ -184,11 +184,22 @@ def test_llm_span_with_no_candidate_lists_the_trace(gateway, fake_openai, otlp_c
     with pytest.raises(SpanSelectionError) as raised:
         otlp_collector_session.llm_span(reply.trace_id, name="no-such-span", timeout=0.2)
     message = str(raised.value)
-    assert f"expected exactly one span named 'no-such-span' in trace {reply.trace_id}, found no" in message
+    assert f"expected exactly one span named 'no-such-span' in trace {reply.trace_id}, found none" in message
     assert "'CreateEmbeddings' kind=SPAN_KIND_INTERNAL scope=openinference.instrumentation.openai" in message
     assert "'POST /openai/v1/embeddings' kind=SPAN_KIND_SERVER scope=example.gateway" in message
     # the gateway's start-up model listing and its health checks, each in a trace of its own
     assert "arrived outside the traces sent (kept apart): AsyncPage[Model], GET /health" in message
+
+
+def test_a_wrong_path_prefix_names_the_gateways_404_and_the_url_instead_of_waiting_for_a_span(
+        gateway, fake_openai, otlp_collector_session):
+    reply = send_cassette(gateway, fake_openai.cassette("chat-basic"), path_prefix="/v1", adapt=prefix_model("gw::"))
+    assert (reply.status, reply.url) == (404, f"{gateway}/v1/v1/chat/completions")
+    with pytest.raises(SpanSelectionError) as raised:
+        otlp_collector_session.llm_span(reply.trace_id, timeout=600)  # no wait: an unrouted request has no span
+    assert (f"found none; the trace holds:" in str(raised.value)
+            and f"the gateway answered 404 to POST {gateway}/v1/v1/chat/completions (the cassette recorded 200); "
+            "is path_prefix= (--path-prefix) the gateway's route?: fix the request first" in str(raised.value))
 
 
 def test_gateway_exporting_over_grpc(fake_openai, otlp_collector_session, golden_span):

@@ -221,6 +221,29 @@ def test_fake_openai_fixture_fails_a_test_whose_request_was_refused(pytester: py
     assert "ERROR at teardown of test_clean" not in result.stdout.str()
 
 
+MISMATCH_AFTER_A_REFUSAL = """
+from testopeninference import SpanMismatchError
+
+def test_mismatch(fake_openai):
+    send(fake_openai, {"stream": False})  # refused: the gateway's span then differs from the golden
+    raise SpanMismatchError("span differs from golden chat-basic.json (11 differences)")
+"""
+
+
+def test_a_failure_after_a_refusal_quotes_the_refusal_as_its_likely_cause(pytester: pytest.Pytester, spans_dir: Path):
+    pytester.makepyfile(GATEWAY_TEST + MISMATCH_AFTER_A_REFUSAL)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines([
+        "*_ test_mismatch _*",
+        "*SpanMismatchError*",
+        "*testopeninference*",
+        "the fake OpenAI server refused 1 request(s) during this test, the likely cause of this failure (the gateway "
+        "changed the request; fix that first):",
+        "*POST /v1/chat/completions -> 409 (cassette chat-basic): *body: stream not in cassette*",
+    ])
+
+
 def test_fake_openai_fixture_tolerates_keys_from_pyproject_ini_and_command_line(
     pytester: pytest.Pytester, spans_dir: Path
 ):

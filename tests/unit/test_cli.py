@@ -305,3 +305,72 @@ def test_send_prints_status_trace_and_reply_and_exits_1_when_the_status_is_not_t
     assert err.rstrip().endswith(f"is the gateway running at {closed}, and does it answer within 30 s?")
     code, _, err = run("send", "chat-basic", "--gateway", closed, "--header", "no colon")
     assert (code, err) == (1, "Error: --header 'no colon' is not 'NAME: VALUE'; write e.g. --header 'X-Tenant: blue'.\n")
+
+
+def test_send_names_the_url_and_the_path_prefix_when_the_gateway_answers_404():
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"detail":"Not Found"}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    gateway = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        code, out, _ = run("send", "chat-basic", "--gateway", gateway, "--path-prefix", "/v1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 1
+    assert out.splitlines()[:2] == [
+        "status      404 (the cassette's: 200)",
+        f"sent to     {gateway}/v1/v1/chat/completions: is --path-prefix the gateway's route (e.g. --path-prefix "
+        "/openai)?"]
+
+
+def test_serve_prints_each_refusal_as_it_happens_and_where_tolerated_keys_came_from(tmp_path: Path, monkeypatch):
+    import io
+    import threading
+    import time
+
+    import httpx
+
+    from testopeninference.conform.gateway_process import free_port
+
+    (tmp_path / "pyproject.toml").write_text('[tool.testopeninference]\nignore-body-keys = ["stream"]\n')
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    out = io.StringIO()
+    serving = threading.Thread(target=main, args=(["serve", "--cassettes-dir", str(CASSETTES), "--openai-port",
+                                                   str(port), "--otlp-port", "0", "--no-grpc", "--seconds", "4",
+                                                   "--ignore-body-key", "user"],
+                                                  out, io.StringIO()), daemon=True)
+    serving.start()
+    for _ in range(200):  # until it listens, at most about 20 s
+        try:
+            reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", headers={"X-Cassette-Name": "chat-basic"},
+                               json={"model": "gpt-4o-mini", "temperature": 0.5}, timeout=5)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    assert reply.status_code == 409
+    for _ in range(100):
+        if "refused POST /v1/chat/completions -> 409" in out.getvalue():
+            break
+        time.sleep(0.1)
+    serving.join(timeout=30)
+    text = out.getvalue()
+    assert "refused POST /v1/chat/completions -> 409 (cassette chat-basic)" in text, text
+    assert ("tolerated body keys stream   ([tool.testopeninference] ignore-body-keys); user   (--ignore-body-key)"
+            in text.splitlines()), text

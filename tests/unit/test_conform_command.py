@@ -66,6 +66,20 @@ def test_placeholders_are_filled_shell_quoted_and_other_braces_kept():
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:3"}
 
 
+@pytest.mark.parametrize(("fill", "message"), [
+    (lambda: fill_command("{python} gw.py --port {prot}", {}),
+     "--gateway-cmd '{python} gw.py --port {prot}' has the unknown placeholder {prot}; did you mean {port}? the "
+     "placeholders are {openai_base_url}, {otlp_endpoint}, {otlp_grpc_endpoint}, {port}, {python}."),
+    (lambda: fill_values({"OPENAI_BASE_URL": "{openai_url}"}, {}),
+     "--env-file value OPENAI_BASE_URL= '{openai_url}' has the unknown placeholder {openai_url}; did you mean "
+     "{openai_base_url}? the placeholders are"),
+])
+def test_an_unknown_placeholder_is_a_usage_error_naming_the_known_ones(fill, message: str):
+    with pytest.raises(ConformUsageError) as raised:
+        fill()
+    assert str(raised.value).startswith(message)
+
+
 def test_env_file_lines_and_a_bad_line_named(tmp_path: Path):
     env = tmp_path / "gw.env"
     env.write_text("# comment\n\nexport A=1\nB = 'two words'\nC=\"x=y\"\n")
@@ -73,3 +87,67 @@ def test_env_file_lines_and_a_bad_line_named(tmp_path: Path):
     env.write_text("A=1\nnot a line\n")
     with pytest.raises(ConformUsageError, match=r"gw.env:2: 'not a line' is not KEY=VALUE"):
         read_env_file(env)
+
+
+def test_spec_level_leaves_out_the_problems_the_reference_has_too_unless_strict():
+    from testopeninference import get_span
+    from testopeninference.conform.run import ConformOptions, level_findings
+
+    golden = get_span("chat-bad-request")  # the reference's error spans carry exception.escaped as a string
+    comparison = SpanComparison([], [], [])
+    findings, shared = level_findings(ConformOptions(get_level("spec")), comparison, golden, golden)
+    assert findings == () and any(line.startswith("exception.escaped") for line in shared), shared
+    strict, none = level_findings(ConformOptions(get_level("spec"), strict_spec=True), comparison, golden, golden)
+    assert none == () and [found.line for found in strict] == [f"{line} (the reference has it too)" for line in shared]
+
+
+def test_the_scorecard_says_invalid_and_lists_the_problems_the_reference_has_too():
+    from testopeninference.conform.outcomes import CassetteResult, Outcome, Scorecard
+    from testopeninference.conform.reports.terminal import print_scorecard
+
+    invalid = Finding("llm.system", "invalid", None, None, "llm.system: missing (required on LLM spans)")
+    shared = ("exception.escaped (exception event): expected a boolean, got a string ('False')",)
+    card = Scorecard((CassetteResult("chat-basic", "chat", Outcome.INVALID, (invalid,), shared=shared),
+                      CassetteResult("chat-bad-request", "chat", Outcome.MATCH, shared=shared)),
+                     "openinference", "spec", "gw", 1.0)
+    out = io.StringIO()
+    print_scorecard(card, out)
+    text = out.getvalue()
+    assert "chat-basic        invalid         llm.system: missing (required on LLM spans)" in text, text
+    assert ("problems the reference goldens have too (not counted; --strict-spec counts them):\n"
+            f"  {shared[0]}  (2 cassette(s))\n") in text, text
+    assert text.endswith(": 1 match, 1 invalid.\n"), text
+
+
+def test_a_baseline_of_another_convention_is_a_usage_error(tmp_path: Path):
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("version: 1\nconvention: otel-genai\ncassettes: {}\n")
+    status, err = conform("--baseline", str(baseline))
+    assert status == 2, err
+    assert err.startswith(f"Error: {baseline}: the baseline is for the otel-genai convention, this run scores "
+                          "openinference; pass --convention otel-genai, or write a baseline for openinference"), err
+
+
+def test_baseline_entries_without_a_reason_or_for_cassettes_not_scored_are_reported(tmp_path: Path):
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("version: 1\nconvention: openinference\ncassettes:\n"
+                        "  chat-basic:\n  - {key: (outcome), kind: no span, reason: ''}\n"
+                        "  chat-basc:\n  - {key: llm.system, kind: missing, reason: typo}\n"
+                        "  chat-tools:\n  - {key: llm.system, kind: missing, reason: left out by -k}\n")
+    from testopeninference.kit import FakeOpenAI
+    from tests.helpers import CASSETTES
+
+    gateway = FakeOpenAI(CASSETTES).start()  # a gateway that answers as the cassette did and exports no span
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        status = main(["conform", "--gateway-url", gateway.url, "--no-wait", "-k", "chat-basic and not azure",
+                       "--baseline", str(baseline), "--timeout", "0.1"], out, err)
+    finally:
+        gateway.stop()
+    text = out.getvalue()
+    assert status == 0, text + err.getvalue()  # the baseline lists the no span (with no reason: warned)
+    assert ("warning: 1 baseline entry without a reason (say why each difference is accepted): chat-basic: "
+            "(outcome) no span (baseline line 5)\n") in text, text
+    assert "baseline entries for chat-basc (line 7) name no cassette: unknown cassette 'chat-basc'" in text, text
+    assert "Did you mean: chat-basic" in text, text
+    assert "baseline entries for chat-tools (line 9) not used: the cassette was not scored\n" in text, text

@@ -90,7 +90,8 @@ def test_html_says_how_many_cassettes_pass_with_the_baseline():
 def test_json_report_lists_findings_and_the_summary():
     data = json.loads(scorecard_json(card()))
     assert data["exit_status"] == 1
-    assert data["summary"] == {"match": 1, "differs": 2, "upstream drift": 1, "no span": 1, "gateway error": 0}
+    assert data["summary"] == {"match": 1, "differs": 2, "upstream drift": 1, "no span": 1, "gateway error": 0,
+                               "invalid": 0}
     assert data["cassettes"][0]["findings"][1]["actual"] == HOSTILE
     assert data["keys"][0]["key"] == "llm.system" and data["keys"][0]["missing"] == 2
 

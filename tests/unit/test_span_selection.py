@@ -7,7 +7,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.errors import ConfigurationError, SpanSelectionError, SpanTimeoutError
-from testopeninference.kit import OTLPCollector, SentTraces
+from testopeninference.kit import OTLPCollector, SentTraces, UnexpectedReply
 from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.span_selection import on_pick
 
@@ -103,9 +103,33 @@ def test_a_span_that_names_itself_as_its_parent_is_still_picked():
 def test_an_llm_span_of_another_trace_is_never_picked():
     stray = _span("ChatCompletion", OTHER, "06" * 8, **{"openinference.span.kind": "LLM"})
     otlp = _collector(SERVER, ROUTE, stray)
-    with pytest.raises(SpanSelectionError, match="found no; the trace holds:"):
+    with pytest.raises(SpanSelectionError, match="found none; the trace holds:"):
         otlp.llm_span(TRACE, timeout=0.1)
     assert [item.span for item in otlp.unrelated_spans()] == [stray]
+
+
+class _NoWaiting(InMemoryOTLPCollector):
+    def wait_for(self, *args: object, **kwargs: object) -> bool:
+        raise AssertionError("llm_span waited for a span that cannot come")
+
+
+def test_a_trace_whose_request_the_gateway_did_not_route_fails_at_once_naming_the_reply():
+    otlp = OTLPCollector(_NoWaiting(), SentTraces())
+    otlp.sent.note_reply(TRACE, UnexpectedReply(405, 200, "POST", "http://127.0.0.1:1/v1/chat/completions"))
+    with pytest.raises(SpanSelectionError) as raised:
+        otlp.llm_span(TRACE, timeout=600)
+    assert str(raised.value).endswith(
+        "the gateway answered 405 to POST http://127.0.0.1:1/v1/chat/completions (the cassette recorded 200); is "
+        "path_prefix= (--path-prefix) the gateway's route?: fix the request first, then the spans.")
+
+
+def test_another_unexpected_reply_is_named_after_the_wait():
+    otlp = _collector(SERVER, ROUTE)
+    otlp.sent.note_reply(TRACE, UnexpectedReply(502, 200, "POST", "http://127.0.0.1:1/openai/v1/chat/completions"))
+    with pytest.raises(SpanSelectionError, match=r"(?s)found none; .*the gateway answered 502 to POST "
+                                                 r"http://127.0.0.1:1/openai/v1/chat/completions \(the cassette "
+                                                 r"recorded 200\): fix the request first"):
+        otlp.llm_span(TRACE, timeout=0.1)
 
 
 def test_wait_for_spans_selects_by_trace_and_reports_unrelated_spans_on_timeout():

@@ -17,7 +17,8 @@ import html
 from pathlib import Path
 
 from testopeninference.compare import Finding
-from testopeninference.conform.outcomes import OUTCOME_KEY, CassetteResult, Outcome, Scorecard, outcome_counts
+from testopeninference.conform.outcomes import (COMPARED, OUTCOME_KEY, CassetteResult, Outcome, Scorecard,
+                                                 outcome_counts)
 from testopeninference.conform.reports.terminal import summary_line
 from testopeninference.recorder.atomic import write_atomic
 
@@ -88,7 +89,7 @@ def matrix_keys(card: Scorecard) -> list[str]:
 
 def _cell(result: CassetteResult, key: str) -> tuple[str, str]:
     """(css class, title) of one cassette's cell for one key."""
-    if result.outcome not in (Outcome.MATCH, Outcome.DIFFERS):
+    if result.outcome not in COMPARED:
         return "notcompared", f"{result.cassette} / {key}: not compared ({result.outcome.value})"
     found = [f for f in result.findings if f.key == key]
     if not found:

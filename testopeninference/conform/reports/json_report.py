@@ -21,10 +21,12 @@ def scorecard_data(card: Scorecard) -> dict[str, object]:
         "summary": {outcome.value: count for outcome, count in outcome_counts(card.results).items()},
         "baseline": card.baseline,
         "stale_baseline_entries": list(card.stale),
+        "unscored_baseline_entries": list(card.unscored),
         "cassettes": [
             {"cassette": r.cassette, "endpoint": r.endpoint, "outcome": r.outcome.value, "passed": r.passed,
              "trace_id": r.trace_id, "seconds": round(r.seconds, 3), "detail": r.detail,
-             "findings": [_finding(found, found in r.accepted) for found in r.findings]}
+             "findings": [_finding(found, found in r.accepted) for found in r.findings],
+             "shared_with_reference": list(r.shared)}
             for r in card.results
         ],
         "keys": [dataclasses.asdict(tally) | {"cassettes": tally.total} for tally in card.tallies],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from testopeninference.conform.outcomes import CassetteResult, Outcome, Scorecard
+from testopeninference.conform.outcomes import COMPARED, CassetteResult, Outcome, Scorecard
 from testopeninference.recorder.atomic import write_atomic
 
 SUITE = "testopeninference.conform"
@@ -39,7 +39,7 @@ def _testcase(result: CassetteResult) -> ElementTree.Element:
     case = ElementTree.Element("testcase", classname=f"{SUITE}.{result.endpoint}", name=result.cassette,
                                time=f"{result.seconds:.3f}")
     if not result.passed:
-        lines = ([found.line for found in result.failing] if result.outcome is Outcome.DIFFERS
+        lines = ([found.line for found in result.failing] if result.outcome in COMPARED
                  else [result.detail])
         tag = "error" if result.outcome is Outcome.UPSTREAM_DRIFT else "failure"
         element = ElementTree.SubElement(case, tag, type=result.outcome.value,

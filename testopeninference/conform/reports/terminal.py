@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from testopeninference.conform.outcomes import CassetteResult, Outcome, Scorecard, outcome_counts
+from testopeninference.conform.outcomes import COMPARED, CassetteResult, Outcome, Scorecard, outcome_counts
 
 TOP_DIFFERENCES = 3
 WIDTH = 110
@@ -30,10 +30,26 @@ def print_scorecard(card: Scorecard, out: TextIO, *, verbose: bool = False) -> N
         for tally in card.tallies:
             print(f"{tally.key:{key_width}}  {tally.total:9}  {tally.missing:7}  {tally.unexpected:10}  "
                   f"{tally.different:9}  {tally.invalid:7}", file=out)
+    _print_shared(card, out)
     for entry in card.stale:
         print(f"baseline entry no longer occurs (remove it): {entry}", file=out)
+    for line in card.unscored:
+        print(line, file=out)
     print("", file=out)
     print(summary_line(card), file=out)
+
+
+def _print_shared(card: Scorecard, out: TextIO) -> None:
+    """The spec problems the reference goldens have too, with how many cassettes: not counted."""
+    counts: dict[str, int] = {}
+    for result in card.results:
+        for problem in result.shared:
+            counts[problem] = counts.get(problem, 0) + 1
+    if counts:
+        print("", file=out)
+        print("problems the reference goldens have too (not counted; --strict-spec counts them):", file=out)
+        for problem, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            print(_clip(f"  {problem}  ({count} cassette(s))", False), file=out)
 
 
 def summary_line(card: Scorecard) -> str:
@@ -50,7 +66,7 @@ def _shown_lines(result: CassetteResult, verbose: bool) -> list[str]:
     """The failing differences (all with ``verbose``, else the first few); a whole-cassette outcome's detail."""
     if result.outcome is Outcome.MATCH:
         return []
-    if result.outcome is not Outcome.DIFFERS:
+    if result.outcome not in COMPARED:
         detail = result.detail.splitlines()
         return detail if verbose else detail[:TOP_DIFFERENCES]
     lines = [found.line for found in result.failing]
