@@ -69,7 +69,7 @@ def test_placeholders_are_filled_shell_quoted_and_other_braces_kept():
 @pytest.mark.parametrize(("fill", "message"), [
     (lambda: fill_command("{python} gw.py --port {prot}", {}),
      "--gateway-cmd '{python} gw.py --port {prot}' has the unknown placeholder {prot}; did you mean {port}? the "
-     "placeholders are {openai_base_url}, {otlp_endpoint}, {otlp_grpc_endpoint}, {port}, {python}."),
+     "placeholders are {openai_base_url}, {fake_base_url}, {otlp_endpoint}, {otlp_grpc_endpoint}, {port}, {python}."),
     (lambda: fill_values({"OPENAI_BASE_URL": "{openai_url}"}, {}),
      "--env-file value OPENAI_BASE_URL= '{openai_url}' has the unknown placeholder {openai_url}; did you mean "
      "{openai_base_url}? the placeholders are"),
