@@ -156,7 +156,8 @@ class SpanRecorder:
         self._stack.close()
 
     def __enter__(self) -> SpanRecorder:
-        return self.start()
+        """Start, unless ``start_in_background`` already did: ``with SpanRecorder(s).start_in_background()``."""
+        return self if self._starting is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

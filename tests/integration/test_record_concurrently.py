@@ -122,3 +122,22 @@ def test_nothing_due_starts_no_proxy_even_with_uncovered_cassettes(tmp_path: Pat
     assert code == 0, err.getvalue()
     assert "0 recorded" in out.getvalue() and "not covered by otel-genai" in out.getvalue()
     assert started == []
+
+
+def test_entering_a_recorder_started_in_background_starts_no_second_proxy(tmp_path: Path):
+    """``with SpanRecorder(s).start_in_background()`` (as ``record`` does): one proxy, one fake server, one collector."""
+    from testopeninference.recorder.backends.local import LocalBackend
+    from testopeninference.recorder.config import Settings
+    from testopeninference.recorder.session import SpanRecorder
+
+    starts = []
+
+    class CountingBackend(LocalBackend):
+        def start(self, env):
+            starts.append(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+            return super().start(env)
+
+    settings = Settings.from_env(cassettes_dir=CASSETTES, spans_dir=tmp_path)
+    with SpanRecorder(settings, backend=CountingBackend(settings)).start_in_background() as recorder:
+        assert recorder.record("chat-basic").recorded
+    assert len(starts) == 1
