@@ -534,6 +534,7 @@ class BackgroundServer:
         self._address = (host, port)
         self.limits = limits or ConnectionLimits()
         self._socket: socket.socket | None = None
+        self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -552,9 +553,17 @@ class BackgroundServer:
         host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
+    def serve_on(self: _Server, listener: socket.socket) -> _Server:
+        """Serve on ``listener``, bound and listening before this server was made, instead of binding in
+        ``start()``: its address can be handed out first (to a proxy that starts early), and the kernel queues
+        connections to it until the server starts."""
+        self._listener = listener
+        return self
+
     def start(self: _Server) -> _Server:
         """Bind (an OSError such as a taken port surfaces here), then serve in the background."""
-        self._socket = socket.create_server(self._address)
+        self._socket = self._listener or socket.create_server(self._address)
+        self._listener = None
         server = uvicorn.Server(self._config())
         started = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(server, started), name=self.thread_name, daemon=True)

@@ -1,0 +1,67 @@
+"""`testopeninference record` starts the proxy first: it imports while the recorder loads cassettes and starts
+its servers, on the sockets whose addresses the proxy was given."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+from testopeninference.recorder.backends.early import start_early
+from testopeninference.recorder.config import Settings
+from testopeninference.recorder.session import SpanRecorder
+from tests.helpers import CASSETTES
+
+NAMES = ["chat-basic", "chat-streaming", "embeddings-basic", "responses-basic"]
+
+_PROBE = """
+import sys, threading
+from testopeninference.recorder.backends.local import LocalBackend
+
+launch = LocalBackend.launch
+
+def noting(self, env):
+    servers = sorted(t.name for t in threading.enumerate() if t.name in ("fake-openai", "otlp-collector"))
+    print("servers running at launch:", servers, flush=True)
+    return launch(self, env)
+
+LocalBackend.launch = noting
+from testopeninference.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_proxy_is_launched_before_the_servers_it_talks_to_start(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, "record", "--force", "--cassettes-dir", str(CASSETTES), "--spans-dir",
+         str(tmp_path), "chat-basic"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "servers running at launch: []" in result.stdout
+    assert (tmp_path / "chat-basic.json").exists()
+
+
+def test_importing_the_package_loads_neither_recorder_nor_comparison():
+    code = ("import sys, testopeninference; "
+            "print(sorted(m for m in ('testopeninference.recorder.session', 'testopeninference.compare', "
+            "'deepdiff', 'openai') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_an_early_proxy_records_the_bytes_of_one_started_last(tmp_path: Path):
+    first, early = tmp_path / "first", tmp_path / "early"
+    with SpanRecorder(Settings.from_env(cassettes_dir=CASSETTES, spans_dir=first)) as recorder:
+        list(recorder.record_many(NAMES, force=True))
+    settings = Settings.from_env(cassettes_dir=CASSETTES, spans_dir=early)
+    with SpanRecorder(settings, early=start_early(settings)).start_in_background() as recorder:
+        list(recorder.record_many(NAMES, force=True))
+    for name in NAMES:
+        assert (early / f"{name}.json").read_bytes() == (first / f"{name}.json").read_bytes(), name
+
+
+def test_only_the_local_backend_starts_early():
+    settings = Settings.from_env(cassettes_dir=CASSETTES)
+    assert start_early(dataclasses.replace(settings, backend="docker")) is None
