@@ -34,7 +34,7 @@ from testopeninference.recorder.conventions import get_convention
 from testopeninference.recorder.endpoints import endpoint_of
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.live import LiveRecorder
-from testopeninference.recorder.atomic import write_atomic_group
+from testopeninference.recorder.atomic import Prepared, discard, prepare, write_atomic_group
 from testopeninference.recorder.locks import directory_lock, golden_lock
 from testopeninference.recorder.manifest import Manifest, Provenance, file_sha256
 from testopeninference.recorder.span_file import normalise, normalise_logs, to_json
@@ -219,17 +219,24 @@ class SpanRecorder:
         return dict(self._versions[1])
 
     def _write(self, cassette: str, path: Path, golden: Golden) -> None:
-        """Golden, log records and manifest entry, written together under the manifest's lock."""
+        """Golden, log records and manifest entry, written together; only the manifest's part under its lock
+        (the golden's own files are written and synced before it, so recordings side by side hardly wait)."""
         spans_dir = self.settings.spans_dir
         provenance = Provenance(cassette_sha256=file_sha256(self.library.path(cassette)), packages=self._packages())
-        files = {}
-        if golden.logs is not None:
-            files[self.convention.logs_path(spans_dir, cassette)] = to_json(golden.logs)
-        with directory_lock(spans_dir):  # the manifest is shared: held only to commit
-            manifest = Manifest(spans_dir)
-            files[manifest.path] = manifest.text_with(path, provenance)
-            files[path] = to_json(golden.span)  # last: an existing span file means a complete golden
-            write_atomic_group(files)
+        logs: dict[Path, str | Prepared] = {}
+        span: Prepared | None = None
+        try:
+            if golden.logs is not None:
+                logs_path = self.convention.logs_path(spans_dir, cassette)
+                logs[logs_path] = prepare(logs_path, to_json(golden.logs))
+            span = prepare(path, to_json(golden.span))
+            with directory_lock(spans_dir):  # the manifest is shared: held only to commit
+                manifest = Manifest(spans_dir)
+                # the span last: an existing span file means a complete golden
+                write_atomic_group({**logs, manifest.path: manifest.text_with(path, provenance), path: span})
+        except BaseException:
+            discard([*logs.values(), span])
+            raise
 
     @contextlib.contextmanager
     def _unwritable_as_error(self, path: Path) -> Iterator[None]:

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import httpx
 
@@ -31,9 +31,11 @@ from testopeninference.conform.reports.html import write_html
 from testopeninference.conform.reports.json_report import write_json
 from testopeninference.conform.reports.junit import write_junit
 from testopeninference.conform.reports.terminal import print_scorecard
-from testopeninference.conform.run import ConformOptions, ConformRun, chosen_cassettes
 from testopeninference.errors import ConformUsageError, GatewayProcessError
 from testopeninference.recorder.config import Settings
+
+if TYPE_CHECKING:  # the run loads the recorder: imported when run, not for the CLI's argument parser
+    from testopeninference.conform.run import ConformRun
 
 EPILOG = """\
 placeholders in --gateway-cmd: {openai_base_url} (the fake OpenAI server, with /v1), {otlp_endpoint}
@@ -94,6 +96,8 @@ def parse_headers(values: Sequence[str]) -> dict[str, str]:
 
 def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Score the gateway and report; the exit status."""
+    from testopeninference.conform.run import ConformOptions, ConformRun, chosen_cassettes
+
     level = get_level(args.level)
     if args.path_prefix and not args.path_prefix.startswith("/"):
         raise ConformUsageError(f"--path-prefix {args.path_prefix!r} must start with '/', e.g. /openai.")

@@ -65,3 +65,10 @@ def test_an_early_proxy_records_the_bytes_of_one_started_last(tmp_path: Path):
 def test_only_the_local_backend_starts_early():
     settings = Settings.from_env(cassettes_dir=CASSETTES)
     assert start_early(dataclasses.replace(settings, backend="docker")) is None
+
+
+def test_the_comparison_loads_deepdiff_only_for_a_difference_it_needs():
+    code = ("import sys; from testopeninference.compare import span_differences; "
+            "print('deepdiff' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "False"
