@@ -20,8 +20,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import httpx
-
 from testopeninference.conform.baseline import Baseline, read_baseline, write_baseline
 from testopeninference.conform.gateway_process import (GatewayProcess, fill_command, fill_values, free_port,
                                                          read_env_file)
@@ -179,6 +177,8 @@ def _wait_for_gateway(args: argparse.Namespace, url: str, out: TextIO) -> None:
         print("Press Enter when the gateway is configured and running.", file=out, flush=True)
         sys.stdin.readline()
         return
+    import httpx  # here: every command's parser imports this module, few wait for a gateway
+
     deadline = time.monotonic() + args.start_timeout
     while time.monotonic() < deadline:
         try:

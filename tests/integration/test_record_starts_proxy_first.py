@@ -72,3 +72,12 @@ def test_the_comparison_loads_deepdiff_only_for_a_difference_it_needs():
             "print('deepdiff' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_the_command_module_loads_no_server_client_or_recorder():
+    """What ``record`` imports before it starts the proxy: none of the recorder's servers, HTTP client or session."""
+    code = ("import sys, testopeninference.cli; "
+            "print(sorted(m for m in ('testopeninference.recorder.session', 'testopeninference.recorder.fake_openai', "
+            "'testopeninference.recorder.collector', 'httpx', 'uvicorn', 'deepdiff') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
