@@ -215,10 +215,16 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _recorder(settings: Settings, early: EarlyProxy | None = None) -> SpanRecorder:
-    """A recorder starting in the background; its modules load here, after an early proxy has started."""
-    from testopeninference.recorder.session import SpanRecorder
+    """A recorder starting in the background; its modules load here, after an early proxy has started (which
+    is stopped if the recorder cannot be made)."""
+    try:
+        from testopeninference.recorder.session import SpanRecorder
 
-    return SpanRecorder(settings, early=early).start_in_background()
+        return SpanRecorder(settings, early=early).start_in_background()
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
 
 
 def _may_record(settings: Settings, library: CassetteLibrary, names: list[str], force: bool) -> bool:

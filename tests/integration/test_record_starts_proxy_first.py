@@ -81,3 +81,28 @@ def test_the_command_module_loads_no_server_client_or_recorder():
             "'testopeninference.recorder.collector', 'httpx', 'uvicorn', 'deepdiff') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_recorder_that_cannot_be_made_stops_the_early_proxy(tmp_path: Path, monkeypatch):
+    from io import StringIO
+
+    from testopeninference import cli
+    from testopeninference.errors import RecordingError
+
+    started = []
+
+    def noting(settings):
+        started.append(start_early(settings))
+        return started[-1]
+
+    def refuse(self, *args, **kwargs):
+        raise RecordingError("no recorder today")
+
+    monkeypatch.setattr(cli, "start_early", noting)
+    monkeypatch.setattr(SpanRecorder, "__init__", refuse)
+    err = StringIO()
+    code = cli.main(["record", "--force", "--cassettes-dir", str(CASSETTES), "--spans-dir", str(tmp_path),
+                     "chat-basic"], out=StringIO(), err=err)
+    assert code == 1 and "no recorder today" in err.getvalue()
+    assert started and started[0] is not None and not started[0].backend.alive()
+    assert started[0].fake_listener.fileno() == -1 and started[0].collector_listener.fileno() == -1  # closed
