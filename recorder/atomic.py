@@ -4,15 +4,36 @@
 its log records and the manifest entry that gives it provenance): every new
 file is written to a temporary first, and only when all are complete are they
 renamed into place; on any failure the temporaries go and replaced files are
-put back, so the group is all new or all old.
+put back, so the group is all new or all old. A file of the group may be ``prepare``d
+beforehand (written and synced outside a lock the group's commit needs): then it is only renamed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
-from typing import Mapping
+from typing import Iterable, Mapping
 from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A file's new content, complete and synced in its temporary: ``write_atomic_group`` only renames it."""
+
+    temporary: str
+
+
+def prepare(path: Path, data: str | bytes) -> Prepared:
+    """Write ``data`` to a temporary beside ``path`` now; ``discard`` it if the group is never written."""
+    return Prepared(_write_temporary(Path(path), data))
+
+
+def discard(files: Iterable[str | bytes | Prepared | None]) -> None:
+    """Remove the temporaries of prepared files that were not written (no effect on those that were)."""
+    for data in files:
+        if isinstance(data, Prepared):
+            Path(data.temporary).unlink(missing_ok=True)
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -20,12 +41,12 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     write_atomic_group({Path(path): data})
 
 
-def write_atomic_group(files: Mapping[Path, str | bytes]) -> None:
+def write_atomic_group(files: Mapping[Path, str | bytes | Prepared]) -> None:
     """Write every file or none; they are renamed into place in the given order (put the file readers test last)."""
     temporaries: dict[Path, str] = {}
     try:
         for path, data in files.items():
-            temporaries[Path(path)] = _write_temporary(Path(path), data)
+            temporaries[Path(path)] = data.temporary if isinstance(data, Prepared) else _write_temporary(Path(path), data)
     except BaseException:
         for temporary in temporaries.values():
             Path(temporary).unlink(missing_ok=True)

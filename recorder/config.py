@@ -11,12 +11,14 @@ import dataclasses
 import enum
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from testopeninference.recorder.loopback import ConnectionLimits
 from testopeninference.errors import ConfigurationError
 from testopeninference.recorder import resources
 from testopeninference.recorder.project_config import project_settings
+
+if TYPE_CHECKING:  # loopback imports uvicorn: not for every reader of the settings
+    from testopeninference.recorder.loopback import ConnectionLimits
 
 
 RECORD_SPANS = "RECORD_SPANS"
@@ -188,6 +190,8 @@ class Settings:
 
     def connection_limits(self) -> ConnectionLimits:
         """What the fake server and the collector allow each client."""
+        from testopeninference.recorder.loopback import ConnectionLimits
+
         return ConnectionLimits(self.max_connections, self.header_timeout, self.body_timeout, self.idle_timeout)
 
     @classmethod

@@ -7,10 +7,14 @@ large value with one changed leaf costs about as much as that leaf. Callers word
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from deepdiff import DeepDiff
+if TYPE_CHECKING:
+    from deepdiff import DeepDiff
+
 
 __all__ = ["MISSING", "JsonDifference", "json_differences", "json_equal", "json_path"]
 
@@ -89,7 +93,8 @@ def _findings(expected: object, actual: object, path: list[object], strict: bool
 
 def _deepdiff_findings(expected: object, actual: object, path: list[object], strict: bool) -> list[JsonDifference]:
     findings = []
-    for report, items in DeepDiff(expected, actual).tree.items():
+    deep_diff: type[DeepDiff] = getattr(sys.modules[__name__], "DeepDiff")  # through __getattr__ the first time
+    for report, items in deep_diff(expected, actual).tree.items():
         for item in items:
             if report == "type_changes" and not strict and _same_number(item.t1, item.t2):
                 continue  # 7 and 7.0 are one JSON number
@@ -110,3 +115,13 @@ def _both(kind: type, left: object, right: object) -> bool:
 def _same_number(left: object, right: object) -> bool:
     numbers = (int, float)  # bool is neither, by type
     return type(left) in numbers and type(right) in numbers and left == right
+
+
+def __getattr__(name: str) -> Any:
+    """``DeepDiff``, imported when first needed: most comparisons never need it, and its import takes ~50 ms."""
+    if name != "DeepDiff":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from deepdiff import DeepDiff
+
+    globals()["DeepDiff"] = DeepDiff
+    return DeepDiff

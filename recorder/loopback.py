@@ -111,6 +111,15 @@ else:
     _ProtocolBase = object
 
 
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    """Send each write at once. asyncio sets TCP_NODELAY only on sockets whose ``proto`` is IPPROTO_TCP, and
+    ``socket.create_server`` makes them with 0: Nagle stayed on, and an event stream's second write waited for
+    the client's delayed ACK, 40 ms per streamed answer on a kept-alive connection."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class _Refusals(_ProtocolBase):
     """What both protocol classes add to uvicorn's: JSON refusals, read deadlines and a connection limit.
 
@@ -139,7 +148,8 @@ class _Refusals(_ProtocolBase):
         self._draining = False  # answered and half-closed: what the client still sends is dropped
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # asyncio has already set TCP_NODELAY on the socket
+        _no_delay(transport)
+        super().connection_made(transport)
         self._mark = monotonic()
         if len(self.connections) > self._limits.max_connections:
             self.app = functools.partial(_refuse_app, self._error_body, 503, self._over_limit_message())
@@ -534,6 +544,7 @@ class BackgroundServer:
         self._address = (host, port)
         self.limits = limits or ConnectionLimits()
         self._socket: socket.socket | None = None
+        self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -552,9 +563,17 @@ class BackgroundServer:
         host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
+    def serve_on(self: _Server, listener: socket.socket) -> _Server:
+        """Serve on ``listener``, bound and listening before this server was made, instead of binding in
+        ``start()``: its address can be handed out first (to a proxy that starts early), and the kernel queues
+        connections to it until the server starts."""
+        self._listener = listener
+        return self
+
     def start(self: _Server) -> _Server:
         """Bind (an OSError such as a taken port surfaces here), then serve in the background."""
-        self._socket = socket.create_server(self._address)
+        self._socket = self._listener or socket.create_server(self._address)
+        self._listener = None
         server = uvicorn.Server(self._config())
         started = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(server, started), name=self.thread_name, daemon=True)

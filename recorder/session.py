@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -25,6 +25,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.recorder import request as proxy_request
 from testopeninference.recorder.backends import ProxyBackend, create_backend, tail
+from testopeninference.recorder.backends.environment import recording_environment
+from testopeninference.recorder.backends.early import EarlyProxy
 from testopeninference.recorder.cassette import Cassette, CassetteLibrary, RecordedRequest
 from testopeninference.recorder.collector import CollectedLogRecord, CollectedSpan, InMemoryOTLPCollector
 from testopeninference.recorder.config import Settings
@@ -32,7 +34,7 @@ from testopeninference.recorder.conventions import get_convention
 from testopeninference.recorder.endpoints import Endpoint, endpoint_of, endpoint_of_path
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.live import LiveRecorder
-from testopeninference.recorder.atomic import write_atomic_group
+from testopeninference.recorder.atomic import Prepared, discard, prepare, write_atomic_group
 from testopeninference.recorder.locks import directory_lock, golden_lock
 from testopeninference.recorder.manifest import Manifest, Provenance, file_sha256
 from testopeninference.recorder.span_file import normalise, normalise_logs, to_json
@@ -44,10 +46,6 @@ from testopeninference.errors import (
     SpanTimeoutError,
     TestOpenInferenceError,
 )
-
-PLACEHOLDER_API_KEY = "testopeninference-placeholder-key"
-"""Given to the proxy's SDK clients: the fake server never checks it, and no real key is ever passed."""
-
 
 _Sender = Callable[[httpx.Client, str, int], proxy_request.ProxyReply]  # (client, proxy URL, trace id)
 
@@ -70,15 +68,17 @@ class SpanRecorder:
     """Records golden spans; use as a context manager or call ``start``/``stop``."""
 
     def __init__(self, settings: Settings, backend: ProxyBackend | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
-        """``progress`` gets one-line notes of slow one-time work (making the proxy's virtualenv)."""
+                 progress: Callable[[str], None] | None = None, early: EarlyProxy | None = None) -> None:
+        """``progress`` gets one-line notes of slow one-time work (making the proxy's virtualenv); ``early`` is a
+        proxy already importing (``backends/early.py``): its backend is used, its sockets served on."""
         self.settings = settings
         self._progress = progress
         self.convention = get_convention(settings.convention)
         self.library = CassetteLibrary(*settings.cassette_dirs)
         self.live = LiveRecorder(settings.upstream, self.library) if settings.upstream.enabled else None
         self.replayer = CassetteReplayer(self.library, on_missing=self.live.record if self.live else None)
-        self._backend = backend
+        self._backend = early.backend if early is not None else backend
+        self._early = early
         self._stack = contextlib.ExitStack()
         self._fake: FakeOpenAIServer | None = None
         self._collector: InMemoryOTLPCollector | None = None
@@ -92,11 +92,17 @@ class SpanRecorder:
 
     def start(self) -> SpanRecorder:
         with contextlib.ExitStack() as stack:
+            if self._early is not None:
+                stack.callback(self._early.close)  # last: once the servers stopped serving on its sockets
             servers: list[FakeOpenAIServer | InMemoryOTLPCollector] = []
             stack.callback(_stop_side_by_side, servers)
-            self._fake = FakeOpenAIServer(self.replayer).start()
+            fake, collector = FakeOpenAIServer(self.replayer), InMemoryOTLPCollector()
+            if self._early is not None:  # the addresses the proxy was started with
+                fake.serve_on(self._early.fake_listener)
+                collector.serve_on(self._early.collector_listener)
+            self._fake = fake.start()
             servers.append(self._fake)
-            self._collector = InMemoryOTLPCollector().start()
+            self._collector = collector.start()
             servers.append(self._collector)
             self._client = stack.enter_context(httpx.Client())
             self._stack = stack.pop_all()
@@ -126,26 +132,18 @@ class SpanRecorder:
         return self._backend.name if self._backend is not None else ""
 
     def _start_proxy(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            early.backend.wait_ready(early.url)
+            self._proxy_url = early.url
+            return
         if self._backend is None:
             self._backend = create_backend(self.settings, self._progress)
         self._proxy_url = self._backend.start(self._proxy_env())
 
     def _proxy_env(self) -> dict[str, str]:
         assert self._fake is not None and self._collector is not None
-        return {
-            "OPENAI_BASE_URL": f"{self._fake.base_url}/v1",
-            "OPENAI_API_KEY": PLACEHOLDER_API_KEY,
-            "AZURE_OPENAI_ENDPOINT": self._fake.base_url,
-            "AZURE_OPENAI_API_KEY": PLACEHOLDER_API_KEY,
-            # Every provider's SDK talks to the same fake server; their keys stay unset (the proxy then sends
-            # "unused"), so the names of real secrets never reach the proxy.
-            "ANTHROPIC_BASE_URL": self._fake.base_url,
-            "CO_API_URL": self._fake.base_url,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": self._collector.endpoint,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_SERVICE_NAME": "testopeninference-proxy",
-            "OTEL_BSP_SCHEDULE_DELAY": "10",  # ms: export each span right away, not after 5 s
-        }
+        return recording_environment(self._fake.base_url, self._collector.endpoint)
 
     def stop(self) -> None:
         if self._starting is not None:
@@ -160,7 +158,8 @@ class SpanRecorder:
         self._stack.close()
 
     def __enter__(self) -> SpanRecorder:
-        return self.start()
+        """Start, unless ``start_in_background`` already did: ``with SpanRecorder(s).start_in_background()``."""
+        return self if self._starting is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -205,7 +204,7 @@ class SpanRecorder:
         pending: set[Future[RecordResult]] = {pool.submit(self.record, name, force=force) for name in names}
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)  # each line as it finishes
                 for future in done:
                     yield future.result()  # the first error is raised here
         finally:  # an error, Ctrl-C or a caller that stops early: nothing more is sent
@@ -223,18 +222,25 @@ class SpanRecorder:
         return dict(self._versions[1][names])
 
     def _write(self, cassette: str, path: Path, golden: Golden) -> None:
-        """Golden, log records and manifest entry, written together under the manifest's lock."""
+        """Golden, log records and manifest entry, written together; only the manifest's part under its lock
+        (the golden's own files are written and synced before it, so recordings side by side hardly wait)."""
         spans_dir = self.settings.spans_dir
         packages = self._packages(endpoint_of(self.library.load(cassette)))
         provenance = Provenance(cassette_sha256=file_sha256(self.library.path(cassette)), packages=packages)
-        files = {}
-        if golden.logs is not None:
-            files[self.convention.logs_path(spans_dir, cassette)] = to_json(golden.logs)
-        with directory_lock(spans_dir):  # the manifest is shared: held only to commit
-            manifest = Manifest(spans_dir)
-            files[manifest.path] = manifest.text_with(path, provenance)
-            files[path] = to_json(golden.span)  # last: an existing span file means a complete golden
-            write_atomic_group(files)
+        logs: dict[Path, str | Prepared] = {}
+        span: Prepared | None = None
+        try:
+            if golden.logs is not None:
+                logs_path = self.convention.logs_path(spans_dir, cassette)
+                logs[logs_path] = prepare(logs_path, to_json(golden.logs))
+            span = prepare(path, to_json(golden.span))
+            with directory_lock(spans_dir):  # the manifest is shared: held only to commit
+                manifest = Manifest(spans_dir)
+                # the span last: an existing span file means a complete golden
+                write_atomic_group({**logs, manifest.path: manifest.text_with(path, provenance), path: span})
+        except BaseException:
+            discard([*logs.values(), span])
+            raise
 
     @contextlib.contextmanager
     def _unwritable_as_error(self, path: Path) -> Iterator[None]:

@@ -19,35 +19,27 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
-from google.protobuf import json_format
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-
-from testopeninference.recorder.cassette import CassetteLibrary
-from testopeninference.recorder.collector import InMemoryOTLPCollector
 from testopeninference.recorder import layers
+from testopeninference.recorder.backends.early import EarlyProxy, start_early
 from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.conventions import CONVENTIONS, get_convention
 from testopeninference.recorder.layers import cassette_library
 from testopeninference.recorder.resources import refuse_packaged
-from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
-from testopeninference.recorder.locks import directory_lock
-from testopeninference.recorder.manifest import Manifest
-from testopeninference.recorder.session import SpanRecorder
 from testopeninference.recorder.signals import interrupt_on_termination
-from testopeninference.recorder.span_file import log_records, read_logs, read_span
-from testopeninference.recorder.span_saver import SpanSaver
-from testopeninference.catalogue import endpoint_of
-from testopeninference.compare import compare_spans, plain_value
-from testopeninference.goldens import golden_location
+from testopeninference.recorder.endpoints import endpoint_of
 from testopeninference.conform.command import add_arguments as add_conform_arguments, run_conform
-from testopeninference.kit import prefix_model, send_cassette
 from testopeninference.errors import ConfigurationError, ConformUsageError, GatewayProcessError, TestOpenInferenceError
-from testopeninference.span_input import as_span
-from testopeninference.status import golden_statuses, orphaned_goldens
 
-
+# What only some commands need is imported in them: ``record`` starts its proxy before the recorder's modules load.
 if TYPE_CHECKING:
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    from testopeninference.recorder.cassette import CassetteLibrary
+    from testopeninference.recorder.collector import InMemoryOTLPCollector
+    from testopeninference.recorder.session import SpanRecorder
+    from testopeninference.recorder.span_saver import SpanSaver
+
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers() gives
 Command = Callable[[argparse.Namespace, TextIO], int]
 """What a subcommand runs: the parsed arguments and the output stream in, the exit status out."""
@@ -198,7 +190,8 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     with contextlib.ExitStack() as stack:
         recorder = None
         if _may_record(settings, library, names, args.force):
-            recorder = stack.enter_context(SpanRecorder(settings).start_in_background())
+            early = start_early(settings)  # the proxy imports while the recorder's modules load
+            recorder = stack.enter_context(_recorder(settings, early))
         for name in names:
             library.load(name)  # fail on an unknown or broken cassette before recording anything
         uncovered = {n: convention.why_not_covered(n, endpoint_of(library.load(n))) for n in names}
@@ -209,7 +202,7 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
             elif name not in todo:
                 print(f"present   {name}", file=out)
         if todo and recorder is None:  # a golden removed since the first look
-            recorder = stack.enter_context(SpanRecorder(settings).start_in_background())
+            recorder = stack.enter_context(_recorder(settings))
         written = _record_all(recorder, todo, args.force, out) if recorder is not None and todo else 0
     elapsed = time.monotonic() - started
     skipped = sum(1 for why in uncovered.values() if why)
@@ -219,6 +212,19 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     summary += f", {skipped} not covered by {convention.name}" if skipped else ""
     print(f"{summary}, {elapsed:.2f} s in total", file=out)
     return 0
+
+
+def _recorder(settings: Settings, early: EarlyProxy | None = None) -> SpanRecorder:
+    """A recorder starting in the background; its modules load here, after an early proxy has started (which
+    is stopped if the recorder cannot be made)."""
+    try:
+        from testopeninference.recorder.session import SpanRecorder
+
+        return SpanRecorder(settings, early=early).start_in_background()
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
 
 
 def _may_record(settings: Settings, library: CassetteLibrary, names: list[str], force: bool) -> bool:
@@ -272,6 +278,8 @@ def _new(args: argparse.Namespace, out: TextIO) -> int:
         json.loads(body)
     except ValueError as error:
         raise ConfigurationError(f"--body is not JSON ({error}); give the request body the SDK call takes.") from None
+    from testopeninference.recorder.session import SpanRecorder
+
     with SpanRecorder(_settings(args)) as recorder:
         result = recorder.record_new(args.name, args.path, body, args.description)
         print(f"recorded  {_shown(recorder.library.path(args.name))}", file=out)
@@ -280,6 +288,8 @@ def _new(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:
+    from testopeninference.status import golden_statuses
+
     settings = _settings(args)
     if args.coverage:
         return _coverage(settings, out)
@@ -297,6 +307,8 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
 
 def _coverage(settings: Settings, out: TextIO) -> int:
     """One row per cassette, one column per convention."""
+    from testopeninference.status import golden_statuses
+
     columns = {name: {s.cassette: s.state for s in golden_statuses(replace(settings, convention=name))}
                for name in CONVENTIONS}
     widths = {name: max(len(name), 8) for name in CONVENTIONS}
@@ -308,6 +320,12 @@ def _coverage(settings: Settings, out: TextIO) -> int:
 
 
 def _show(args: argparse.Namespace, out: TextIO) -> int:
+    from google.protobuf import json_format
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+    from testopeninference.goldens import golden_location
+    from testopeninference.recorder.span_file import log_records, read_logs
+
     span = _span_or_golden(args.name, _settings(args))
     print(f"name    {span.name}", file=out)
     print(f"kind    {Span.SpanKind.Name(span.kind)}", file=out)
@@ -332,6 +350,8 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
 def _table(attributes: Sequence[KeyValue], out: TextIO, indent: str, width: int = 100) -> None:
     if not attributes:
         return
+    from testopeninference.compare import plain_value
+
     key_width = max(len(a.key) for a in attributes)
     for attribute in attributes:
         kind = attribute.value.WhichOneof("value") or "empty"
@@ -359,6 +379,9 @@ def _clip(text: str, room: int) -> str:
 
 
 def _diff(args: argparse.Namespace, out: TextIO) -> int:
+    from testopeninference.compare import compare_spans
+    from testopeninference.span_input import as_span
+
     expected = _span_or_golden(args.expected, _settings(args))
     found = compare_spans(expected, as_span(Path(args.actual)), ignore_keys=args.ignore, gateway=args.gateway,
                           full=args.full or args.verbose >= 2)
@@ -380,12 +403,19 @@ def _is_file(name: str) -> bool:
 
 def _span_or_golden(name: str, settings: Settings) -> Span:
     """A span file, or the golden of a cassette name."""
+    from testopeninference.goldens import golden_location
+    from testopeninference.recorder.span_file import read_span
+    from testopeninference.span_input import as_span
+
     if _is_file(name):
         return as_span(Path(name))
     return read_span(golden_location(replace(settings, record_mode=RecordMode.NONE), name).path)
 
 
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    from testopeninference.recorder.collector import InMemoryOTLPCollector
+    from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer
+
     settings = _settings(args)
     limits = settings.connection_limits()
     tolerated = list(dict.fromkeys([*settings.ignore_body_keys, *args.ignore_body_keys]))
@@ -430,6 +460,8 @@ def _tolerated_sources(from_project: Sequence[str], from_flags: Sequence[str]) -
 
 def _send(args: argparse.Namespace, out: TextIO) -> int:
     """``send_cassette`` from the shell; exit 1 when the gateway's status is not the one the cassette recorded."""
+    from testopeninference.kit import prefix_model, send_cassette
+
     cassette = cassette_library(_settings(args)).load(args.name)
     headers = dict(_header(text) for text in args.header)
     adapt = prefix_model(args.model_prefix) if args.model_prefix else None
@@ -455,6 +487,8 @@ def _header(text: str) -> tuple[str, str]:
 def _span_saver(directory: Path | None) -> SpanSaver | None:
     if directory is None:
         return None
+    from testopeninference.recorder.span_saver import SpanSaver
+
     try:
         return SpanSaver(directory)
     except OSError as error:
@@ -512,6 +546,10 @@ def _conform(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _prune(args: argparse.Namespace, out: TextIO) -> int:
+    from testopeninference.recorder.locks import directory_lock
+    from testopeninference.recorder.manifest import Manifest
+    from testopeninference.status import orphaned_goldens
+
     settings = _settings(args)
     refuse_packaged(settings.spans_dir)
     orphans = orphaned_goldens(settings)

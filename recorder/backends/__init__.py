@@ -14,8 +14,6 @@ import abc
 import time
 from typing import Callable, Mapping
 
-import httpx
-
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.versions import read_pins
 from testopeninference.errors import ConfigurationError, ProxyError
@@ -45,6 +43,8 @@ class ProxyBackend(abc.ABC):
 
     def _wait_healthy(self, url: str, what: str) -> None:
         """Poll ``url/health`` until it answers, the proxy dies, or the start-up timeout passes."""
+        import httpx  # here: ``record`` starts a proxy before loading the HTTP client
+
         deadline = time.monotonic() + self.settings.startup_timeout
         with httpx.Client(timeout=1.0) as client:  # one client: making one costs tens of ms, the proxy's CPU
             while time.monotonic() < deadline:

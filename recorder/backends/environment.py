@@ -35,3 +35,25 @@ def proxy_environment(explicit: Mapping[str, str], environ: Mapping[str, str] | 
     env.update(explicit)
     env.update(ALWAYS)
     return env
+
+
+PLACEHOLDER_API_KEY = "testopeninference-placeholder-key"
+"""Given to the proxy's SDK clients: the fake server never checks it, and no real key is ever passed."""
+
+
+def recording_environment(fake_base_url: str, otlp_endpoint: str) -> dict[str, str]:
+    """What the recorder sets for a proxy: the fake server as every provider's upstream, the collector for its spans."""
+    return {
+        "OPENAI_BASE_URL": f"{fake_base_url}/v1",
+        "OPENAI_API_KEY": PLACEHOLDER_API_KEY,
+        "AZURE_OPENAI_ENDPOINT": fake_base_url,
+        "AZURE_OPENAI_API_KEY": PLACEHOLDER_API_KEY,
+        # Every provider's SDK talks to the same fake server; their keys stay unset (the proxy then sends
+        # "unused"), so the names of real secrets never reach the proxy.
+        "ANTHROPIC_BASE_URL": fake_base_url,
+        "CO_API_URL": fake_base_url,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_SERVICE_NAME": "testopeninference-proxy",
+        "OTEL_BSP_SCHEDULE_DELAY": "10",  # ms: export each span right away, not after 5 s
+    }

@@ -42,6 +42,16 @@ class LocalBackend(ProxyBackend):
         self._log = tempfile.TemporaryFile()
 
     def start(self, env: Mapping[str, str]) -> str:
+        url = self.launch(env)
+        self.wait_ready(url)
+        return url
+
+    def wait_ready(self, url: str) -> None:
+        """Wait until the proxy ``launch`` started answers ``url/health`` (``ProxyError`` if it never does)."""
+        self._wait_healthy(url, "the proxy")
+
+    def launch(self, env: Mapping[str, str]) -> str:
+        """Start the proxy process and return its URL at once, while it still imports (``wait_ready``)."""
         python = self._python()
         listener = socket.create_server(("127.0.0.1", 0))
         port = listener.getsockname()[1]
@@ -59,9 +69,7 @@ class LocalBackend(ProxyBackend):
             )
         finally:
             listener.close()  # the child holds its own copy
-        url = f"http://127.0.0.1:{port}"
-        self._wait_healthy(url, "the proxy")
-        return url
+        return f"http://127.0.0.1:{port}"
 
     def _exit_detail(self) -> str:
         return f" (code {self._process.returncode})" if self._process is not None else ""

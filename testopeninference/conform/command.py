@@ -17,9 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
-
-import httpx
+from typing import TYPE_CHECKING, TextIO
 
 from testopeninference.conform.baseline import Baseline, read_baseline, write_baseline
 from testopeninference.conform.gateway_process import (DEFAULT_ENV, NO_PORT_HINT, GatewayProcess, fill_command,
@@ -31,12 +29,14 @@ from testopeninference.conform.reports.html import write_html
 from testopeninference.conform.reports.json_report import write_json
 from testopeninference.conform.reports.junit import write_junit
 from testopeninference.conform.reports.terminal import print_scorecard
-from testopeninference.conform.run import ConformOptions, ConformRun, chosen_cassettes
 from testopeninference.errors import ConformUsageError, GatewayProcessError
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.layers import cassette_library
 
 UNEXPLAINED_SHOWN = 5  # baseline entries without a reason named in the warning
+
+if TYPE_CHECKING:  # the run loads the recorder: imported when run, not for the CLI's argument parser
+    from testopeninference.conform.run import ConformRun
 
 EPILOG = """\
 placeholders in --gateway-cmd: {openai_base_url} (the fake OpenAI server, with /v1), {fake_base_url}
@@ -104,6 +104,8 @@ def parse_headers(values: Sequence[str]) -> dict[str, str]:
 
 def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Score the gateway and report; the exit status."""
+    from testopeninference.conform.run import ConformOptions, ConformRun, chosen_cassettes
+
     level = get_level(args.level)
     if args.path_prefix and not args.path_prefix.startswith("/"):
         raise ConformUsageError(f"--path-prefix {args.path_prefix!r} must start with '/', e.g. /openai.")
@@ -219,6 +221,8 @@ def _wait_for_gateway(args: argparse.Namespace, url: str, out: TextIO) -> None:
         print("Press Enter when the gateway is configured and running.", file=out, flush=True)
         sys.stdin.readline()
         return
+    import httpx  # here: every command's parser imports this module, few wait for a gateway
+
     deadline = time.monotonic() + args.start_timeout
     while time.monotonic() < deadline:
         try:

@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from typing import IO, Mapping
 
-import httpx
-
 from testopeninference.errors import ConformUsageError, GatewayProcessError
 
 PLACEHOLDERS = ("openai_base_url", "fake_base_url", "otlp_endpoint", "otlp_grpc_endpoint", "port", "python")
@@ -177,6 +175,8 @@ class GatewayProcess:
                 return True
             except OSError:
                 return False
+        import httpx  # here: the CLI that imports this module may never check a gateway
+
         try:
             return httpx.get(self.url + self._ready_path, timeout=1.0).status_code < 500
         except httpx.TransportError:

@@ -122,3 +122,48 @@ def test_nothing_due_starts_no_proxy_even_with_uncovered_cassettes(tmp_path: Pat
     assert code == 0, err.getvalue()
     assert "0 recorded" in out.getvalue() and "not covered by otel-genai" in out.getvalue()
     assert started == []
+
+
+def test_entering_a_recorder_started_in_background_starts_no_second_proxy(tmp_path: Path):
+    """``with SpanRecorder(s).start_in_background()`` (as ``record`` does): one proxy, one fake server, one collector."""
+    from testopeninference.recorder.backends.local import LocalBackend
+    from testopeninference.recorder.config import Settings
+    from testopeninference.recorder.session import SpanRecorder
+
+    starts = []
+
+    class CountingBackend(LocalBackend):
+        def start(self, env):
+            starts.append(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+            return super().start(env)
+
+    settings = Settings.from_env(cassettes_dir=CASSETTES, spans_dir=tmp_path)
+    with SpanRecorder(settings, backend=CountingBackend(settings)).start_in_background() as recorder:
+        assert recorder.record("chat-basic").recorded
+    assert len(starts) == 1
+
+
+def test_the_golden_is_written_and_synced_before_the_manifest_lock(tmp_path: Path):
+    """Only the manifest's part waits for the directory's lock: the span's file is complete before it."""
+    import threading
+    import time
+
+    from testopeninference.recorder.config import Settings
+    from testopeninference.recorder.locks import directory_lock
+    from testopeninference.recorder.session import SpanRecorder
+
+    settings = Settings.from_env(cassettes_dir=CASSETTES, spans_dir=tmp_path)
+    with SpanRecorder(settings) as recorder:
+        results = []
+        with directory_lock(tmp_path):  # as another recording committing its manifest entry would
+            worker = threading.Thread(target=lambda: results.append(recorder.record("chat-basic")))
+            worker.start()
+            deadline = time.monotonic() + 30
+            while not list(tmp_path.glob(".chat-basic.json.*.tmp")) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert list(tmp_path.glob(".chat-basic.json.*.tmp"))  # written while the lock was held elsewhere
+            assert not (tmp_path / "chat-basic.json").exists() and not (tmp_path / "manifest.yaml").exists()
+        worker.join(30)
+    assert results and results[0].recorded
+    assert (tmp_path / "chat-basic.json").read_bytes() == (CASSETTES.parent / "spans" / "chat-basic.json").read_bytes()
+    assert not list(tmp_path.glob(".*.tmp"))
