@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from testopeninference.recorder.cassette import CassetteLibrary
     from testopeninference.recorder.collector import InMemoryOTLPCollector
+    from testopeninference.recorder.fake_openai import CassetteReplayer
     from testopeninference.recorder.session import SpanRecorder
     from testopeninference.recorder.span_saver import SpanSaver
 
