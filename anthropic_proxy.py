@@ -6,7 +6,9 @@ proxy app (``PROVIDERS``) and installs its instrumentor next to OpenAI's. The
 plumbing every provider shares (trace adoption, span flushing, error replies)
 is ``openai_proxy``'s, handed in as ``proxy``: the Anthropic SDK has OpenAI's
 shape (``APIStatusError``, ``AsyncStream``, ``extra_headers``), so its calls go
-through the same ``_forward``.
+through the same ``_forward``, which writes streams in Anthropic's own shape
+(``event: message_start`` ... ``event: message_stop``, no ``[DONE]``), as a
+faithful gateway would.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def mount(app: FastAPI, proxy: ModuleType, settings: Any) -> None:
         _route(app, path, proxy, client, method)
 
 
+def _every_event(kind: str) -> bool:
+    return True
+
+
 def _client(proxy: ModuleType, settings: Any) -> Any:
     proxy.instrument_provider(sys.modules[__name__], settings.convention)
     import anthropic  # after the instrumentor wrapped it
@@ -70,7 +76,8 @@ def _route(app: FastAPI, path: str, proxy: ModuleType, client: Callable[[], Any]
         call = method(client())
         import anthropic
 
-        response: Response = await proxy._forward(anthropic, call, request)
+        stream_shape = proxy.StreamShape(named=_every_event, end=b"")  # every event named; message_stop ends it
+        response: Response = await proxy._forward(anthropic, call, request, stream_shape)
         return response
 
     app.add_api_route(path, handler, methods=["POST"], name=path)

@@ -116,6 +116,26 @@ ENDPOINTS: dict[str, Callable[[Any], Callable[..., Any]]] = {
     "/audio/speech": lambda c: c.audio.speech.create,
 }
 
+def _dotted(kind: str) -> bool:
+    return "." in kind
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamShape:
+    """How a provider's API writes a stream to its client, so the proxy answers as that API would: which
+    events carry an ``event:`` line (their ``type``), and what ends the stream."""
+
+    named: Callable[[str], bool] = _dotted  # OpenAI: only the dotted types (Responses API, speech)
+    end: bytes = b"data: [DONE]\n\n"
+
+    def encode(self, event: Any) -> bytes:
+        kind = getattr(event, "type", None)
+        prefix = f"event: {kind}\n" if isinstance(kind, str) and self.named(kind) else ""
+        return f"{prefix}data: {_to_json(event)}\n\n".encode()
+
+
+OPENAI_STREAM = StreamShape()
+
 PROVIDERS = ("anthropic_proxy", "cohere_proxy")
 """The other providers' modules, beside this one (``mount`` adds their routes, ``INSTRUMENTORS`` per convention)."""
 
@@ -221,8 +241,10 @@ class SDKClients:
         )
 
 
-async def _forward(openai: Any, call: Callable[..., Any], request: Request) -> Response:
-    """Make the SDK call in the caller's trace; answer with its result, a stream, or the upstream's error.
+async def _forward(openai: Any, call: Callable[..., Any], request: Request,
+                   stream_shape: StreamShape = OPENAI_STREAM) -> Response:
+    """Make the SDK call in the caller's trace; answer with its result, a stream (in ``stream_shape``), or the
+    upstream's error.
 
     Spans are flushed before the answer (for a stream, before its last event), so a caller holding the
     response finds its span at the collector.
@@ -238,7 +260,7 @@ async def _forward(openai: Any, call: Callable[..., Any], request: Request) -> R
     finally:
         _detach(token)
     if isinstance(result, openai.AsyncStream):
-        return StreamingResponse(_sse(result), media_type="text/event-stream")
+        return StreamingResponse(_sse(result, stream_shape), media_type="text/event-stream")
     await _flush_spans()
     if isinstance(getattr(result, "content", None), bytes):  # binary content (speech audio) as the upstream sent it
         return Response(content=result.content, media_type=result.response.headers.get("content-type"))
@@ -308,13 +330,17 @@ def _detach(token: Token[Context] | None) -> None:
         context.detach(token)
 
 
-async def _sse(stream: Any) -> AsyncIterator[bytes]:
+async def _sse(stream: Any, shape: StreamShape) -> AsyncIterator[bytes]:
+    """The events as the provider writes them; the last one (with the end, if any) only once the span is
+    exported, so a client that stops at the last event finds its span."""
+    last = b""
     async for event in stream:
-        kind = getattr(event, "type", None)
-        prefix = f"event: {kind}\n" if isinstance(kind, str) and "." in kind else ""
-        yield f"{prefix}data: {_to_json(event)}\n\n".encode()
+        if last:
+            yield last
+        last = shape.encode(event)
     await _flush_spans()  # the span ended with the stream
-    yield b"data: [DONE]\n\n"
+    if last or shape.end:
+        yield last + shape.end
 
 
 async def _flush_spans() -> None:

@@ -93,6 +93,14 @@ AZURE_OPENAI_DEPLOYMENT = "AZURE_OPENAI_DEPLOYMENT"
 OPENAI_API_VERSION = "OPENAI_API_VERSION"
 """Azure OpenAI: key, ``https://<resource>.openai.azure.com``, deployment and API version for live recordings."""
 
+ANTHROPIC_API_KEY = "ANTHROPIC_API_KEY"
+ANTHROPIC_BASE_URL = "ANTHROPIC_BASE_URL"
+"""Anthropic's key and API (default https://api.anthropic.com): missing ``anthropic-*`` cassettes are recorded there."""
+
+COHERE_API_KEY = "CO_API_KEY"
+COHERE_BASE_URL = "CO_API_URL"
+"""Cohere's key and API (default https://api.cohere.com), by the names the Cohere SDK reads itself."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Upstream:
@@ -104,10 +112,20 @@ class Upstream:
     azure_endpoint: str = ""
     azure_deployment: str = ""
     api_version: str = ""
+    anthropic_api_key: str = dataclasses.field(default="", repr=False)
+    anthropic_base_url: str = "https://api.anthropic.com"
+    cohere_api_key: str = dataclasses.field(default="", repr=False)
+    cohere_base_url: str = "https://api.cohere.com"
 
     @property
     def enabled(self) -> bool:
-        return bool(self.openai_api_key or (self.azure_api_key and self.azure_endpoint))
+        keys = (self.openai_api_key, self.anthropic_api_key, self.cohere_api_key)
+        return any(keys) or bool(self.azure_api_key and self.azure_endpoint)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every key, to be scrubbed from whatever is written."""
+        return [self.openai_api_key, self.azure_api_key, self.anthropic_api_key, self.cohere_api_key]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Upstream:
@@ -118,6 +136,10 @@ class Upstream:
             azure_endpoint=env.get(AZURE_OPENAI_ENDPOINT, ""),
             azure_deployment=env.get(AZURE_OPENAI_DEPLOYMENT, ""),
             api_version=env.get(OPENAI_API_VERSION, ""),
+            anthropic_api_key=env.get(ANTHROPIC_API_KEY, ""),
+            anthropic_base_url=env.get(ANTHROPIC_BASE_URL) or cls.anthropic_base_url,
+            cohere_api_key=env.get(COHERE_API_KEY, ""),
+            cohere_base_url=env.get(COHERE_BASE_URL) or cls.cohere_base_url,
         )
 
 

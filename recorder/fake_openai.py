@@ -27,6 +27,7 @@ from testopeninference.recorder.cassette import Cassette, CassetteLibrary, valid
 from testopeninference.recorder.loopback import BackgroundServer, ConnectionLimits, Scope, receive_body, send_error
 from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, MatchOn, MatchResult, RequestMatcher
 from testopeninference.recorder.model_listing import listing_reply
+from testopeninference.recorder.provider_upstreams import provider_upstream
 from testopeninference.errors import (
     CassetteError, CassetteNotFoundError, ClientGoneError, InvalidCassetteError, RequestError, TestOpenInferenceError,
 )
@@ -185,7 +186,8 @@ class CassetteReplayer:
             cassette = self.library.load(name)
         except CassetteNotFoundError as error:
             if self.on_missing is None:
-                hint = "Check the X-Cassette-Name header, or set OPENAI_API_KEY to record it from the live API."
+                variable = provider_upstream(request.path).key_variable
+                hint = f"Check the X-Cassette-Name header, or set {variable} to record it from the live API."
                 return self._error(name, request, 500, "cassette_not_found", f"{error} {hint}")
             return self._fill_missing(name, request, error)
         except CassetteError as error:

@@ -34,6 +34,7 @@ from testopeninference.recorder.conventions import get_convention
 from testopeninference.recorder.endpoints import Endpoint, endpoint_of, endpoint_of_path
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.live import LiveRecorder
+from testopeninference.recorder.provider_upstreams import provider_upstream
 from testopeninference.recorder.atomic import Prepared, discard, prepare, write_atomic_group
 from testopeninference.recorder.locks import directory_lock, golden_lock
 from testopeninference.recorder.manifest import Manifest, Provenance, file_sha256
@@ -280,10 +281,7 @@ class SpanRecorder:
         if self.library.path(cassette).exists():
             raise RecordingError(f"cassette {self.library.path(cassette)} already exists; delete it to record it again.")
         if self.live is None:
-            raise RecordingError(
-                "recording a new cassette needs a live API: set OPENAI_API_KEY "
-                "(and OPENAI_BASE_URL for another OpenAI-compatible server) or the AZURE_OPENAI_* settings."
-            )
+            raise RecordingError(provider_upstream(path).missing_key_message(cassette))
         self.live.descriptions[cassette] = description
         request = RecordedRequest(method="POST", url=path, headers={}, body=body, form={})
 

@@ -72,10 +72,13 @@ def _add_record(commands: Subcommands) -> None:
 
 def _add_new(commands: Subcommands) -> None:
     new = _command(commands, "new", _new, "record a new cassette from the live API, and its golden")
-    new.description = (new.description or "") + (" The request goes through the instrumented proxy to the live API (OPENAI_API_KEY, "
-                         "OPENAI_BASE_URL, or the AZURE_OPENAI_* settings); the scrubbed exchange is saved.")
+    new.description = (new.description or "") + (" The request goes through the instrumented proxy to the live API "
+                         "of the path's provider (OPENAI_API_KEY and OPENAI_BASE_URL, the AZURE_OPENAI_* settings, "
+                         "ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL, CO_API_KEY and CO_API_URL); the scrubbed exchange "
+                         "is saved.")
     new.add_argument("name", metavar="NAME", help="cassette name, e.g. chat-my-shape")
-    new.add_argument("--path", default="/v1/chat/completions", help="API path (default /v1/chat/completions)")
+    new.add_argument("--path", default="/v1/chat/completions",
+                     help="API path, e.g. /v1/messages or /v2/rerank (default /v1/chat/completions)")
     new.add_argument("--body", required=True, help="JSON request body: a file, or - for standard input")
     new.add_argument("--description", default="", help="one line: the request shape it exercises")
 

@@ -16,7 +16,7 @@ from testopeninference.recorder.matchers import IncomingRequest
 from testopeninference.recorder.session import SpanRecorder
 from testopeninference.recorder.span_file import read_span
 from tests.helpers import CASSETTES
-from tests.standin_upstream import CHAT_ANSWER, StandinUpstream
+from tests.standin_upstream import CHAT_ANSWER, SPEECH_AUDIO, StandinUpstream
 
 FAKE_KEY = "sk-proj-FAKEKEYFORTESTS0123456789abcdefABCDEF"
 CHAT_BODY = {"model": "gpt-4.1-nano", "messages": [{"role": "user", "content": "Say hi."}]}
@@ -161,3 +161,89 @@ def test_cli_new_records_cassette_and_golden(tmp_path: Path, upstream: StandinUp
     assert (tmp_path / "s" / "chat-cli.json").is_file()
     assert main(argv, out=out, err=err) == 1
     assert "already exists; delete it to record it again" in err.getvalue()
+
+
+ANTHROPIC_KEY = "sk-ant-api03-FAKEKEYFORTESTS0123456789abcdef"
+COHERE_KEY = "co-FAKEKEYFORTESTS0123456789abcdefABCDEF"
+MESSAGES_BODY = {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Say hi."}]}
+RERANK_BODY = {"model": "rerank-v3.5", "query": "capital?", "documents": ["Paris is in France.", "Rome is old."]}
+
+
+def provider_upstream(upstream: StandinUpstream) -> Upstream:
+    """Anthropic's and Cohere's keys and base URLs (no /v1), both at the stand-in; no OpenAI key."""
+    return Upstream(anthropic_api_key=ANTHROPIC_KEY, anthropic_base_url=upstream.url,
+                    cohere_api_key=COHERE_KEY, cohere_base_url=upstream.url)
+
+
+def test_new_anthropic_and_cohere_cassettes_are_recorded_scrubbed_with_goldens(
+    tmp_path: Path, upstream: StandinUpstream, capfd
+):
+    settings = Settings(cassettes_dir=tmp_path / "cassettes", spans_dir=tmp_path / "spans",
+                        upstream=provider_upstream(upstream))
+    shapes = {"anthropic-mine": ("/v1/messages", MESSAGES_BODY, "messages.create"),
+              "anthropic-mine-streaming": ("/v1/messages", {**MESSAGES_BODY, "stream": True}, "messages.create"),
+              "cohere-mine": ("/v2/rerank", RERANK_BODY, "AsyncClientV2.rerank")}
+    with SpanRecorder(settings) as recorder:
+        for name, (path, body, _) in shapes.items():
+            first = recorder.record_new(name, path, json.dumps(body), f"My {name}.").path.read_bytes()
+            assert recorder.record(name, force=True).path.read_bytes() == first
+        logs = recorder._backend.logs()  # noqa: SLF001
+    for name, (_, _, span_name) in shapes.items():
+        assert read_span(tmp_path / "spans" / f"{name}.json").name == span_name
+    sent = {path: headers for path, headers, _ in upstream.received}
+    assert sent["/v1/messages"]["x-api-key"] == ANTHROPIC_KEY and sent["/v1/messages"]["anthropic-version"]
+    assert sent["/v2/rerank"]["authorization"] == f"Bearer {COHERE_KEY}"
+    streamed = load_cassette(tmp_path / "cassettes" / "anthropic-mine-streaming.yaml").interactions[0]
+    assert streamed.response.is_event_stream and streamed.response.body.startswith("event: message_start\ndata: ")
+    assert streamed.request.headers["Anthropic-Version"] == [sent["/v1/messages"]["anthropic-version"]]  # the SDK's
+    anthropic = load_cassette(tmp_path / "cassettes" / "anthropic-mine.yaml").interactions[0].response
+    assert anthropic.headers["Anthropic-Ratelimit-Requests-Limit"] == ["4000"]
+    assert anthropic.headers["Request-Id"] == ["req_standin"] and "Anthropic-Organization-Id" not in anthropic.headers
+    everything = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file()) + logs + "".join(capfd.readouterr())
+    for secret in (ANTHROPIC_KEY, COHERE_KEY, "org-anthropicsecret"):
+        assert secret not in everything
+    assert "x-api-key" not in everything.lower()
+
+
+@pytest.mark.parametrize(("path", "variable"), [("/v1/messages", "ANTHROPIC_API_KEY"), ("/v2/rerank", "CO_API_KEY"),
+                                                ("/v1/chat/completions", "OPENAI_API_KEY")])
+def test_a_missing_provider_key_names_its_variable(tmp_path: Path, upstream: StandinUpstream, path: str,
+                                                   variable: str):
+    library = CassetteLibrary(tmp_path)
+    only_others = {"/v1/messages": Upstream(openai_api_key=FAKE_KEY, cohere_api_key=COHERE_KEY),
+                   "/v2/rerank": Upstream(openai_api_key=FAKE_KEY, anthropic_api_key=ANTHROPIC_KEY),
+                   "/v1/chat/completions": Upstream(anthropic_api_key=ANTHROPIC_KEY)}[path]
+    request = IncomingRequest("POST", path, {"content-type": "application/json", "x-cassette-name": "x-new"}, b"{}")
+    live = LiveRecorder(only_others, library)
+    for replayer, status in ((CassetteReplayer(library), 500), (CassetteReplayer(library, on_missing=live.record), 502)):
+        response = replayer.handle(request)
+        assert response.status == status  # no live API at all; a live API, but not this provider's
+        assert f"set {variable} to record it" in json.loads(b"".join(response.chunks))["error"]["message"]
+    assert upstream.received == [] and not (tmp_path / "x-new.yaml").exists()
+
+
+def test_cli_new_without_the_provider_key_names_its_variable(tmp_path: Path, monkeypatch):
+    from io import StringIO
+
+    from testopeninference.cli import main
+
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CO_API_KEY", "AZURE_OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps(MESSAGES_BODY))
+    out, err = StringIO(), StringIO()
+    argv = ["new", "anthropic-cli", "--path", "/v1/messages", "--body", str(body),
+            "--cassettes-dir", str(tmp_path / "c"), "--spans-dir", str(tmp_path / "s")]
+    assert main(argv, out=out, err=err) == 1
+    assert "set ANTHROPIC_API_KEY to record it from the live Anthropic API" in err.getvalue()
+
+
+def test_a_binary_reply_is_stored_as_base64_and_replayed_as_sent(tmp_path: Path, upstream: StandinUpstream):
+    replayer = replayer_for(tmp_path, upstream)
+    body = {"model": "gpt-4o-mini-tts", "input": "Hi.", "voice": "alloy", "response_format": "wav"}
+    request = IncomingRequest("POST", "/v1/audio/speech", {"content-type": "application/json",
+                                                          "x-cassette-name": "speech-new"}, json.dumps(body).encode())
+    assert b"".join(replayer.handle(request).chunks) == SPEECH_AUDIO
+    response = load_cassette(tmp_path / "speech-new.yaml").interactions[0].response
+    assert response.body_encoding == "base64" and response.body_bytes() == SPEECH_AUDIO
+    assert b"".join(replayer.handle(request).chunks) == SPEECH_AUDIO and len(upstream.received) == 1

@@ -11,7 +11,8 @@ from testopeninference.recorder.session import SpanRecorder
 from tests.helpers import CASSETTES
 
 SECRETS = {"ANTHROPIC_API_KEY": "sk-ant-planted1", "AWS_SECRET_ACCESS_KEY": "aws-planted2",
-           "AZURE_CLIENT_SECRET": "azure-planted3", "GITHUB_TOKEN": "ghp_planted4", "HF_TOKEN": "hf_planted5"}
+           "AZURE_CLIENT_SECRET": "azure-planted3", "GITHUB_TOKEN": "ghp_planted4", "HF_TOKEN": "hf_planted5",
+           "CO_API_KEY": "co-planted6"}
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")

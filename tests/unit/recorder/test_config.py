@@ -57,3 +57,17 @@ def test_project_requirements_are_all_pinned():
 def test_the_grpc_receiver_is_on_unless_the_setting_turns_it_off(text: str, on: bool):
     assert Settings.from_env({}).grpc is True
     assert Settings.from_env({"TESTOPENINFERENCE_GRPC": text}).grpc is on
+
+
+def test_anthropic_and_cohere_upstreams_come_from_their_own_variables():
+    assert Settings.from_env({}).upstream.anthropic_base_url == "https://api.anthropic.com"
+    assert Settings.from_env({}).upstream.cohere_base_url == "https://api.cohere.com"
+    assert not Settings.from_env({}).upstream.enabled
+    env = {"ANTHROPIC_API_KEY": "sk-ant-x1", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/a",
+           "CO_API_KEY": "co-x2", "CO_API_URL": "http://127.0.0.1:9/c"}
+    upstream = Settings.from_env(env).upstream
+    assert (upstream.anthropic_api_key, upstream.anthropic_base_url) == ("sk-ant-x1", "http://127.0.0.1:9/a")
+    assert (upstream.cohere_api_key, upstream.cohere_base_url) == ("co-x2", "http://127.0.0.1:9/c")
+    assert upstream.enabled and Settings.from_env({"CO_API_KEY": "co-x2"}).upstream.enabled
+    assert "sk-ant-x1" not in repr(upstream) and "co-x2" not in repr(upstream)
+    assert {"sk-ant-x1", "co-x2"} <= set(upstream.secrets)
