@@ -29,20 +29,8 @@ INSTRUMENTORS: dict[str, tuple[str, dict[str, Any]]] = {
 """Convention -> (instrumentor, constructor arguments); the OpenTelemetry GenAI family has no Cohere one."""
 
 
-def mount(app: FastAPI, proxy: ModuleType, settings: Any) -> None:
-    """Add the routes; the SDK is instrumented and its client made on the first request (``proxy.ProxySettings``)."""
-    made: list[Any] = []  # [client]: one per app; the event loop's one thread makes it
-
-    def client() -> Any:
-        if not made:
-            made.append(_client(proxy, settings))
-        return made[0]
-
-    for path, method in ROUTES.items():
-        _route(app, path, proxy, client, method)
-
-
-def _client(proxy: ModuleType, settings: Any) -> Any:
+def make_client(proxy: ModuleType, settings: Any) -> Any:
+    """The SDK's async client, instrumented first (called on the provider's first request)."""
     proxy.instrument_provider(sys.modules[__name__], settings.convention)
     import cohere  # after the instrumentor wrapped it
     import httpx
@@ -62,7 +50,7 @@ async def _inject_trace(request: Any) -> None:
     propagate.inject(request.headers)
 
 
-def _route(app: FastAPI, path: str, proxy: ModuleType, client: Callable[[], Any],
+def add_route(app: FastAPI, path: str, proxy: ModuleType, client: Callable[[], Any],
            method: Callable[[Any], Callable[..., Any]]) -> None:
     async def handler(request: Request) -> Response:
         return await _forward(proxy, method(client()), request)

@@ -137,7 +137,8 @@ class StreamShape:
 OPENAI_STREAM = StreamShape()
 
 PROVIDERS = ("anthropic_proxy", "cohere_proxy")
-"""The other providers' modules, beside this one (``mount`` adds their routes, ``INSTRUMENTORS`` per convention)."""
+"""The other providers' modules, beside this one: ``ROUTES`` (path -> SDK call), ``make_client``, ``add_route``
+and ``INSTRUMENTORS`` per convention (``mount_provider`` puts them in the app)."""
 
 
 def providers() -> list[ModuleType]:
@@ -207,8 +208,23 @@ def create_app(settings: ProxySettings) -> FastAPI:
         _route(app, f"/v1{endpoint}", forward, endpoint)
         _route(app, f"/openai/deployments/{{deployment}}{endpoint}", forward, endpoint)
     for provider in providers():
-        provider.mount(app, sys.modules[__name__], settings)
+        mount_provider(app, provider, settings)
     return app
+
+
+def mount_provider(app: FastAPI, provider: ModuleType, settings: ProxySettings) -> None:
+    """A provider's routes; its SDK is instrumented and its client made on its first request, so a recording
+    that never calls it pays nothing for it at start-up."""
+    made: list[Any] = []  # [client]: one per app; the event loop's one thread makes it
+    proxy = sys.modules[__name__]
+
+    def client() -> Any:
+        if not made:
+            made.append(provider.make_client(proxy, settings))
+        return made[0]
+
+    for path, method in provider.ROUTES.items():
+        provider.add_route(app, path, proxy, client, method)
 
 
 class SDKClients:
