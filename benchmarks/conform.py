@@ -39,7 +39,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 10.0
 GATEWAYS = {
     "own proxy": [
-        "--gateway-cmd", "env OPENAI_BASE_URL={openai_base_url} OTEL_EXPORTER_OTLP_ENDPOINT={otlp_endpoint} "
+        "--gateway-cmd", "env OPENAI_BASE_URL={openai_base_url} ANTHROPIC_BASE_URL={fake_base_url} "
+        "CO_API_URL={fake_base_url} OTEL_EXPORTER_OTLP_ENDPOINT={otlp_endpoint} "
         f"{{python}} {shlex.quote(str(PROJECT / 'openai_proxy.py'))} --port {{port}}"],
     "example gateway": [
         "--gateway-cmd", f"env OPENAI_BASE_URL={{openai_base_url}} OTEL_EXPORTER_OTLP_ENDPOINT={{otlp_endpoint}} "
