@@ -100,7 +100,17 @@ class Baseline:
 def baseline_text(results: Iterable[CassetteResult], convention: str,
                   reasons: Mapping[tuple[str, str, str], str] | None = None) -> str:
     """The YAML of a baseline accepting every finding of ``results``; ``reasons`` by (cassette, key, kind)."""
-    reasons = reasons or {}
+    return _dump(_listed(results, reasons or {}), convention)
+
+
+def _dump(cassettes: dict[str, list[dict[str, str]]], convention: str) -> str:
+    document = {"version": VERSION, "convention": convention, "cassettes": cassettes}
+    return _HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+
+
+def _listed(results: Iterable[CassetteResult],
+            reasons: Mapping[tuple[str, str, str], str]) -> dict[str, list[dict[str, str]]]:
+    """Each cassette's entries, one per key and kind, with the reason already given for it."""
     cassettes: dict[str, list[dict[str, str]]] = {}
     for result in results:
         seen: set[tuple[str, str]] = set()
@@ -111,8 +121,7 @@ def baseline_text(results: Iterable[CassetteResult], convention: str,
             cassettes.setdefault(result.cassette, []).append({
                 "key": found.key, "kind": found.kind, **_values(found),
                 "reason": reasons.get((result.cassette, found.key, found.kind), "")})
-    document = {"version": VERSION, "convention": convention, "cassettes": cassettes}
-    return _HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+    return cassettes
 
 
 def _values(found: Finding) -> dict[str, str]:
@@ -132,13 +141,13 @@ def write_baseline(path: Path, results: Iterable[CassetteResult], convention: st
     """Write the baseline, keeping the reasons an existing baseline at ``path`` gives for entries still found;
     the number of entries that have no reason yet."""
     reasons = {(e.cassette, e.key, e.kind): e.reason for e in read_baseline(path).entries} if path.exists() else {}
-    text = baseline_text(results, convention, reasons)
+    cassettes = _listed(results, reasons)
     try:
-        write_atomic(path, text)
+        write_atomic(path, _dump(cassettes, convention))
     except OSError as error:
         raise InvalidBaselineError(f"cannot write the baseline {path} ({error.strerror or error}); "
                                    "choose a file you can write.") from None
-    return sum(1 for entry in read_baseline(path).entries if not entry.reason)
+    return sum(1 for entries in cassettes.values() for entry in entries if not entry["reason"])
 
 
 def read_baseline(path: Path) -> Baseline:
