@@ -27,11 +27,13 @@ import gc
 import importlib
 import json
 import os
+import signal
 import socket
 import sys
 import threading
+import traceback
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, NoReturn, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -423,6 +425,87 @@ def hold_lifeline(address: str) -> None:
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
 
+PRELOADED = ("fastapi", "uvicorn", "httpx", "openai", "anthropic", "cohere", "opentelemetry.sdk.trace",
+             "opentelemetry.sdk._logs", "opentelemetry.sdk.resources",
+             "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+             "opentelemetry.exporter.otlp.proto.http._log_exporter")
+"""What every proxy imports, whatever its convention (a second of CPU): a fork server imports it once.
+No instrumentation: each proxy installs its own, as when started alone."""
+
+FORK_MESSAGE_BYTES = 1 << 20
+
+
+def serve_forks(control_fd: int) -> NoReturn:
+    """Fork server: import ``PRELOADED`` once, then fork one proxy per request on the control socket.
+
+    Each request (``recorder/backends/fork_server.py``) carries the proxy's arguments and environment, and
+    its listening socket and log file as descriptors; the reply carries the proxy's pid and a pidfd. The
+    server has no thread (a fork copies only the forking one), and exits when the recorder closes the socket.
+    """
+    control = socket.socket(fileno=control_fd)
+    without_collections(_preload)
+    if threading.active_count() > 1:  # a fork would copy a lock another thread holds: refuse, and say why
+        names = ", ".join(thread.name for thread in threading.enumerate())
+        print(f"openai_proxy: the fork server cannot fork: importing {PRELOADED} started threads ({names}); "
+              "set TESTOPENINFERENCE_PROXY_FORK=false to start each proxy alone.", file=sys.stderr, flush=True)
+        os._exit(4)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps each proxy; the recorder watches its pidfd
+    while True:
+        data, fds, _, _ = socket.recv_fds(control, FORK_MESSAGE_BYTES, 2)
+        if not data:
+            os._exit(0)  # the recorder is gone
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            _become_proxy(json.loads(data), fds)
+        for fd in fds:
+            os.close(fd)
+        _reply(control, pid)
+
+
+def _preload() -> None:
+    for name in PRELOADED:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # a provider's SDK that is not installed: its proxy says so on its first request
+
+
+def _reply(control: socket.socket, pid: int) -> None:
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:  # it already exited, and was reaped
+        socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [])
+        return
+    socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [pidfd])
+    os.close(pidfd)
+
+
+def _become_proxy(request: dict[str, Any], fds: list[int]) -> NoReturn:
+    """In the forked child: a new session, the recorder's log file as output, exactly the environment the
+    recorder gives a proxy, then ``main`` as if started alone (the listening socket is the ``{fd}``)."""
+    code = 1
+    try:
+        listener, log = fds
+        os.setsid()
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        main([argument.replace("{fd}", str(listener)) for argument in request["argv"]])
+        code = 0
+    except SystemExit as error:
+        code = error.code if isinstance(error.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Instrumented OpenAI proxy for golden spans.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -431,7 +514,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--convention", default="openinference", choices=CONVENTIONS)
     parser.add_argument("--propagate", action="store_true", help="send the trace context (traceparent) upstream")
     parser.add_argument("--lifeline", metavar="HOST:PORT", help="exit when this connection closes (the recorder's)")
+    parser.add_argument("--fork-server", type=int, metavar="FD", help="fork proxies on requests on this socket")
     args = parser.parse_args(argv)
+    if args.fork_server is not None:
+        serve_forks(args.fork_server)
     if args.lifeline:
         hold_lifeline(args.lifeline)
     import uvicorn

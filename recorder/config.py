@@ -78,6 +78,8 @@ IDLE_TIMEOUT = "TESTOPENINFERENCE_IDLE_TIMEOUT"
 
 GRPC = "TESTOPENINFERENCE_GRPC"
 """``false`` turns off the collector's OTLP/gRPC receiver in ``serve`` and the pytest fixtures (default ``true``)."""
+PROXY_FORK = "TESTOPENINFERENCE_PROXY_FORK"
+"""``false``: every local proxy is started alone, none forked from the fork server (default ``true``)."""
 RECORD_CONCURRENCY = "TESTOPENINFERENCE_RECORD_CONCURRENCY"
 """Cassettes ``testopeninference record`` keeps in flight through one proxy at once (default 4)."""
 
@@ -194,6 +196,7 @@ class Settings:
     startup_timeout: float = 60.0
     allow_version_mismatch: bool = False
     proxy_env: str = "auto"
+    proxy_fork: bool = True  # from the second local proxy alive at once, fork proxies (backends/fork_server.py)
     cache_dir: Path | None = None  # None: the user cache directory (recorder.proxy_env.default_cache_dir)
     requirements_file: Path = resources.PROXY / "requirements.txt"
     proxy_script: Path = resources.PROXY / "openai_proxy.py"
@@ -309,6 +312,8 @@ def _env_values(env: Mapping[str, str]) -> dict[str, object]:
         values["grpc"] = _flag(env[GRPC])
     if ALLOW_VERSION_MISMATCH in env:
         values["allow_version_mismatch"] = _flag(env[ALLOW_VERSION_MISMATCH])
+    if PROXY_FORK in env:
+        values["proxy_fork"] = _flag(env[PROXY_FORK])
     for name, key in _POSITIVE_INTS.items():
         if name in env:
             values[key] = _positive_int(name, env[name])

@@ -9,7 +9,9 @@ The parent binds the listening socket on 127.0.0.1 and hands it to the child
 (``--fd``), so there is no race for a free port. Output goes to a temporary
 log file that error messages quote. The child runs in its own process group
 with an allow-listed environment, and holds a lifeline to this process, so it
-dies with it on any signal (``recorder/backends/lifeline.py``).
+dies with it on any signal (``recorder/backends/lifeline.py``). From the second
+proxy alive at once in this process, proxies are forked from a server that has
+already imported what every proxy imports (``recorder/backends/fork_server.py``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-from typing import Callable, Mapping
+import threading
+from typing import IO, Callable, Mapping
 
-from testopeninference.recorder.backends import ProxyBackend
+from testopeninference.recorder.backends import ProxyBackend, fork_server
 from testopeninference.recorder.backends.environment import proxy_environment
 from testopeninference.recorder.backends.lifeline import Lifeline
 from testopeninference.recorder.config import Settings
@@ -37,9 +40,10 @@ class LocalBackend(ProxyBackend):
         self.settings = settings
         self._progress = progress or _to_stderr
         self._isolated = False
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: subprocess.Popen[bytes] | fork_server.ForkedProxy | None = None
+        self._fork_server: fork_server.ForkServer | None = None
         self._lifeline: Lifeline | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log: IO[bytes] = tempfile.TemporaryFile()
 
     def start(self, env: Mapping[str, str]) -> str:
         url = self.launch(env)
@@ -56,23 +60,42 @@ class LocalBackend(ProxyBackend):
         listener = socket.create_server(("127.0.0.1", 0))
         port = listener.getsockname()[1]
         self._lifeline = Lifeline()
+        arguments = ["--convention", self.settings.convention, "--lifeline", self._lifeline.address]
         try:
-            self._process = subprocess.Popen(
-                [python, str(self.settings.proxy_script), "--fd", str(listener.fileno()),
-                 "--convention", self.settings.convention, "--lifeline", self._lifeline.address],
-                pass_fds=(listener.fileno(),),
-                env=self._environment(env),
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                cwd=self.settings.proxy_script.parent,
-                start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop the proxy
-            )
+            with _LIVE_LOCK:
+                forked = self.settings.proxy_fork and fork_server.available() and (
+                    _LIVE[0] > 0 or fork_server.running(python, self.settings.proxy_script))
+                _LIVE[0] += 1
+            self._process = (self._fork(python, ["--fd", "{fd}", *arguments], env, listener) if forked
+                             else self._popen(python, ["--fd", str(listener.fileno()), *arguments], env, listener))
+        except BaseException:
+            self._count_stopped()
+            raise
         finally:
             listener.close()  # the child holds its own copy
         return f"http://127.0.0.1:{port}"
 
+    def _popen(self, python: str, arguments: list[str], env: Mapping[str, str],
+               listener: socket.socket) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [python, str(self.settings.proxy_script), *arguments],
+            pass_fds=(listener.fileno(),),
+            env=self._environment(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.settings.proxy_script.parent,
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop the proxy
+        )
+
+    def _fork(self, python: str, arguments: list[str], env: Mapping[str, str],
+              listener: socket.socket) -> fork_server.ForkedProxy:
+        """The proxy forked by this interpreter's fork server (started here if none runs), in a new session."""
+        self._fork_server = fork_server.acquire(python, self.settings.proxy_script, self._environment({}))
+        return self._fork_server.spawn(arguments, self._environment(env), listener, self._log)
+
     def _exit_detail(self) -> str:
-        return f" (code {self._process.returncode})" if self._process is not None else ""
+        code = self._process.returncode if self._process is not None else None
+        return f" (code {code})" if code is not None else ""
 
     def _python(self) -> str:
         """The interpreter that runs the proxy (see the module docstring)."""
@@ -106,7 +129,10 @@ class LocalBackend(ProxyBackend):
     def logs(self) -> str:
         self._log.flush()
         self._log.seek(0)
-        return self._log.read().decode(errors="replace")
+        text = self._log.read().decode(errors="replace")
+        if not text and self._fork_server is not None:  # never forked: the server says why
+            return f"(the proxy fork server's output)\n{self._fork_server.logs()}"
+        return text
 
     def stop(self) -> None:
         """Cut the lifeline first: the proxy exits at once on it, without uvicorn's graceful shutdown
@@ -118,22 +144,40 @@ class LocalBackend(ProxyBackend):
         if process is None:
             return
         try:
-            process.wait(timeout=LIFELINE_EXIT_SECONDS)
-        except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGTERM)
             try:
-                process.wait(timeout=5)
+                process.wait(timeout=LIFELINE_EXIT_SECONDS)
             except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait()
+                _signal_group(process, signal.SIGTERM)
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    _signal_group(process, signal.SIGKILL)
+                    process.wait(timeout=5)
+        finally:
+            self._count_stopped()
+
+    def _count_stopped(self) -> None:
+        with _LIVE_LOCK:
+            _LIVE[0] -= 1
+        server, self._fork_server = self._fork_server, None
+        if server is not None:
+            fork_server.release(server)
 
 
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+def _signal_group(process: subprocess.Popen[bytes] | fork_server.ForkedProxy, signum: int) -> None:
     """Signal the proxy's whole process group (it leads one), so nothing it started stays behind."""
+    if isinstance(process, fork_server.ForkedProxy):
+        process.signal_group(signum)
+        return
     try:
         os.killpg(process.pid, signum)
     except ProcessLookupError:
         pass
+
+
+_LIVE = [0]
+"""Local proxies of this process started and not yet stopped: from the second, proxies are forked."""
+_LIVE_LOCK = threading.Lock()
 
 
 LIFELINE_EXIT_SECONDS = 1.0

@@ -1,6 +1,7 @@
 """A recording process to kill: starts a SpanRecorder, prints where its proxy runs, then waits.
 
-``python -m tests.integration.proxy_owner BACKEND SPANS_DIR``. SIGTERM and SIGHUP unwind it like Ctrl-C, as
+``python -m tests.integration.proxy_owner BACKEND SPANS_DIR [CONVENTION,...]``: with several conventions, one
+recorder each (the local backend forks all proxies after the first), and every proxy is printed. SIGTERM and SIGHUP unwind it like Ctrl-C, as
 they do ``testopeninference record``. The helpers below start one and watch what it leaves behind.
 """
 
@@ -23,27 +24,41 @@ GONE_TIMEOUT = 30
 INTERRUPTED = 130
 
 
-def main(backend: str, spans_dir: str) -> None:
+def main(backend: str, spans_dir: str, conventions: str = "openinference") -> None:
+    import contextlib
+
     from testopeninference.recorder.config import Settings
     from testopeninference.recorder.session import SpanRecorder
     from testopeninference.recorder.signals import interrupt_on_termination
 
-    settings = Settings.from_env(cassettes_dir=CASSETTES, spans_dir=Path(spans_dir), backend=backend)
     try:
-        with interrupt_on_termination(), SpanRecorder(settings) as recorder:
-            proxy = recorder._backend  # noqa: SLF001
-            process, container = getattr(proxy, "_process", None), getattr(proxy, "_container", None)
-            print(json.dumps({"url": recorder._proxy_url, "pid": process.pid if process else None,  # noqa: SLF001
-                              "container": container.id if container else None}), flush=True)
+        with interrupt_on_termination(), contextlib.ExitStack() as stack:
+            proxies = []
+            for convention in conventions.split(","):
+                settings = Settings.from_env(cassettes_dir=CASSETTES, spans_dir=Path(spans_dir), backend=backend,
+                                             convention=convention)
+                proxies.append(_described(stack.enter_context(SpanRecorder(settings))))
+            print(json.dumps({**proxies[0], "proxies": proxies}), flush=True)
             while True:
                 time.sleep(0.2)
     except KeyboardInterrupt:  # after the recorder's clean-up, as `testopeninference record` does
         sys.exit(INTERRUPTED)
 
 
-def start_owner(backend: str, spans_dir: Path) -> tuple[subprocess.Popen, dict]:
+def _described(recorder: object) -> dict:
+    """Where a recorder's proxy runs: url, pid (local) or container id (docker), and its fork server's pid."""
+    proxy = recorder._backend  # noqa: SLF001
+    process, container = getattr(proxy, "_process", None), getattr(proxy, "_container", None)
+    server = getattr(proxy, "_fork_server", None)
+    return {"url": recorder._proxy_url, "pid": process.pid if process else None,  # noqa: SLF001
+            "container": container.id if container else None,
+            "fork_server": server._process.pid if server else None}  # noqa: SLF001
+
+
+def start_owner(backend: str, spans_dir: Path, conventions: str = "openinference") -> tuple[subprocess.Popen, dict]:
     """The owner process and what it printed: the proxy's url, pid (local) or container id (docker)."""
-    owner = subprocess.Popen([sys.executable, "-m", "tests.integration.proxy_owner", backend, str(spans_dir)],
+    owner = subprocess.Popen([sys.executable, "-m", "tests.integration.proxy_owner", backend, str(spans_dir),
+                              conventions],
                              cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = _read_line(owner, STARTUP_TIMEOUT)
     if not line:
@@ -106,4 +121,4 @@ def port_free(url: str) -> bool:
 SIGNALS = [signal.SIGKILL, signal.SIGTERM] if hasattr(signal, "SIGKILL") else []
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

@@ -1,0 +1,199 @@
+"""Proxies forked from one interpreter that has already imported what every proxy imports.
+
+Each proxy spends about a second of CPU importing FastAPI, uvicorn, the provider SDKs and the OpenTelemetry
+SDK before it installs its convention's instrumentation (tens of milliseconds). A run that records several
+conventions starts one proxy per convention; from the second one alive at once, ``LocalBackend`` asks a
+fork server (``openai_proxy.py --fork-server FD``) instead, which imported all that once and forks a proxy
+per request: the child installs its own instrumentation and runs exactly as a proxy started alone, with the
+environment, listening socket, log file and lifeline the recorder gives it.
+
+The server and its proxies are watched without being our children: the server answers each request with
+the proxy's pid and a pidfd (``ForkedProxy``), which tells when it exits, however it ends. The server runs
+in its own process group, holds no lifeline (a thread would make forking unsafe) and exits when its control
+socket closes: when the last backend using it stops, or when this process ends, even on SIGKILL. Linux only
+(pidfds); elsewhere every proxy is started alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import IO, Mapping
+
+from testopeninference.errors import ProxyError
+
+REPLY_BYTES = 4096
+SERVER_EXIT_SECONDS = 5.0
+
+
+def available() -> bool:
+    """Whether proxies can be forked here: POSIX fork, pidfds (Linux 5.3+) and descriptor passing."""
+    return all(hasattr(module, name) for module, name in
+               ((os, "fork"), (os, "pidfd_open"), (socket, "send_fds"), (socket, "AF_UNIX")))
+
+
+class ForkedProxy:
+    """A proxy forked by the server, with what ``LocalBackend`` uses of a ``subprocess.Popen``."""
+
+    returncode: int | None = None  # not our child: its exit status is not ours to read (the log says why)
+
+    def __init__(self, server: ForkServer) -> None:
+        self._server = server
+        self._pid: int | None = None
+        self._pidfd: int | None = None
+        self._exited = False
+
+    def _resolve(self) -> None:
+        """Wait for the server's reply to our request (it first finishes importing)."""
+        if self._pid is None and not self._exited:
+            self._server.take_replies_until(self)
+
+    def answered(self, pid: int, pidfd: int | None) -> None:
+        self._pid, self._pidfd, self._exited = pid, pidfd, pidfd is None
+
+    def failed(self) -> None:
+        self._exited = True
+
+    @property
+    def pid(self) -> int:
+        self._resolve()
+        return self._pid if self._pid is not None else -1
+
+    def poll(self) -> int | None:
+        """``None`` while the proxy runs; then ``-1`` (an exit status we cannot know)."""
+        self._resolve()
+        if not self._exited and self._pidfd is not None and select.select([self._pidfd], [], [], 0)[0]:
+            self._exited = True
+        if self._exited:
+            self._close_pidfd()
+            return -1
+        return None
+
+    def wait(self, timeout: float) -> int:
+        self._resolve()
+        if not self._exited and self._pidfd is not None and not select.select([self._pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired("forked proxy", timeout)
+        self._exited = True
+        self._close_pidfd()
+        return -1
+
+    def signal_group(self, signum: int) -> None:
+        """Signal the proxy's process group (it leads one) while the proxy still runs."""
+        if self.poll() is None and self._pid is not None:
+            try:
+                os.killpg(self._pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def _close_pidfd(self) -> None:
+        pidfd, self._pidfd = self._pidfd, None
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+class ForkServer:
+    """One ``openai_proxy.py --fork-server`` process and the requests sent to it, answered in order."""
+
+    def __init__(self, python: str, script: Path, env: Mapping[str, str]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._log: IO[bytes] = tempfile.TemporaryFile()
+        try:
+            self._process = subprocess.Popen(
+                [python, str(script), "--fork-server", str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, cwd=script.parent,
+                start_new_session=True)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._control = ours
+        self._waiting: list[ForkedProxy] = []  # sent, not yet answered: replies come in this order
+        self._send_lock = threading.Lock()
+        self._reply_lock = threading.Lock()
+        self.users = 0
+
+    def spawn(self, argv: list[str], env: Mapping[str, str], listener: socket.socket, log: IO[bytes]) -> ForkedProxy:
+        """Ask for a proxy with these arguments (``{fd}`` stands for its listening socket); returns at once."""
+        proxy = ForkedProxy(self)
+        message = json.dumps({"argv": argv, "env": dict(env)}).encode()
+        with self._send_lock:
+            self._waiting.append(proxy)
+            try:
+                socket.send_fds(self._control, [message], [listener.fileno(), log.fileno()])
+            except OSError as error:
+                self._waiting.remove(proxy)
+                raise ProxyError(f"the proxy fork server did not take the request ({error}):\n{self.logs()}") from None
+        return proxy
+
+    def take_replies_until(self, proxy: ForkedProxy) -> None:
+        """Read replies, in order, until ``proxy``'s; a server that ended answers nothing more."""
+        with self._reply_lock:
+            while proxy in self._waiting:
+                try:
+                    data, fds, _, _ = socket.recv_fds(self._control, REPLY_BYTES, 1)
+                except OSError:  # reset: the server ended with our request unread
+                    data, fds = b"", []
+                with self._send_lock:
+                    first = self._waiting.pop(0)
+                if not data:  # the server ended: no request left will be answered
+                    for waiting in [first, *self._waiting]:
+                        waiting.failed()
+                    self._waiting.clear()
+                    return
+                first.answered(json.loads(data)["pid"], fds[0] if fds else None)
+
+    def logs(self) -> str:
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def close(self) -> None:
+        """Close the control socket: the server exits (proxies it forked keep running, on their lifelines)."""
+        self._control.close()
+        try:
+            self._process.wait(timeout=SERVER_EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+        self._log.close()
+
+
+_servers: dict[tuple[str, str], ForkServer] = {}
+_servers_lock = threading.Lock()
+
+
+def running(python: str, script: Path) -> bool:
+    """Whether a fork server of this interpreter and script runs (a proxy started now is forked from it)."""
+    with _servers_lock:
+        return (python, str(script)) in _servers
+
+
+def acquire(python: str, script: Path, env: Mapping[str, str]) -> ForkServer:
+    """The fork server of this interpreter and script, started on first use; ``release`` it when done."""
+    key = (python, str(script))
+    with _servers_lock:
+        server = _servers.get(key)
+        if server is None:
+            server = _servers[key] = ForkServer(python, script, env)
+        server.users += 1
+        return server
+
+
+def release(server: ForkServer) -> None:
+    """One user fewer; the last one stops the server."""
+    with _servers_lock:
+        server.users -= 1
+        if server.users > 0:
+            return
+        for key, found in list(_servers.items()):
+            if found is server:
+                del _servers[key]
+    server.close()
