@@ -546,6 +546,7 @@ class BackgroundServer:
         self._socket: socket.socket | None = None
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._starting: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
 
@@ -557,10 +558,11 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        """``http://host:port`` of the running server."""
-        if self._socket is None:
+        """``http://host:port`` of the running server (or of one starting in the background)."""
+        bound = self._socket or self._listener
+        if bound is None:
             raise RuntimeError(f"{type(self).__name__} is not started")
-        host, port = self._socket.getsockname()[:2]
+        host, port = bound.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def serve_on(self: _Server, listener: socket.socket) -> _Server:
@@ -579,6 +581,15 @@ class BackgroundServer:
         self._thread = threading.Thread(target=self._run, args=(server, started), name=self.thread_name, daemon=True)
         self._thread.start()
         started.wait(STOP_TIMEOUT)
+        return self
+
+    def start_in_background(self: _Server) -> _Server:
+        """Bind now and return at once: ``start()`` runs in a thread (loading the server takes tens of ms of a
+        caller that has better things to do), and connections wait in the kernel's queue until it serves."""
+        if self._listener is None:
+            self._listener = socket.create_server(self._address)
+        self._starting = threading.Thread(target=self.start, name=f"{self.thread_name}-start", daemon=True)
+        self._starting.start()
         return self
 
     def _config(self) -> uvicorn.Config:
@@ -633,6 +644,9 @@ class BackgroundServer:
 
     def stop(self) -> None:
         """Stop accepting, let answers in flight finish (for up to a second), close every socket."""
+        starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.join()
         if self._thread is None:
             return
         if self._loop is not None and self._stopping is not None and not self._loop.is_closed():

@@ -16,7 +16,7 @@ from importlib import metadata
 import dataclasses
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -25,11 +25,13 @@ from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder import layers, resources
 from testopeninference.recorder.conventions import get_convention
 from testopeninference.recorder.layers import GoldenLocation, cassette_library
-from testopeninference.recorder.session import RecordResult, SpanRecorder
-from testopeninference.recorder.shared_recording import RemoteRecorder
 from testopeninference.recorder.endpoints import Endpoint, endpoint_of
 from testopeninference.recorder.span_file import log_records, read_logs, read_span
 from testopeninference.errors import ConfigurationError, GoldenSpanMissingError, NotCoveredError, record_command
+
+if TYPE_CHECKING:  # recording's modules load with the first recording, not with every import (the pytest plugin's)
+    from testopeninference.recorder.session import RecordResult, SpanRecorder
+    from testopeninference.recorder.shared_recording import RemoteRecorder
 
 _recorders: dict[Settings, SpanRecorder | RemoteRecorder] = {}
 _service_url: list[str] = []  # the run's RecordingService, in a pytest-xdist worker
@@ -198,11 +200,18 @@ def use_recording_service(address: str | None) -> None:
 def _recorder(settings: Settings) -> SpanRecorder | RemoteRecorder:
     key = _recorder_key(settings)
     if key not in _recorders:
-        _recorders[key] = RemoteRecorder(_service_url[0], key, _local_recorder) if _service_url else _local_recorder(key)
+        if _service_url:
+            from testopeninference.recorder.shared_recording import RemoteRecorder
+
+            _recorders[key] = RemoteRecorder(_service_url[0], key, _local_recorder)
+        else:
+            _recorders[key] = _local_recorder(key)
     return _recorders[key]
 
 
 def _local_recorder(settings: Settings) -> SpanRecorder:
+    from testopeninference.recorder.session import SpanRecorder
+
     return SpanRecorder(settings, progress=_progress).start()
 
 

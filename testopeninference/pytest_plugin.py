@@ -22,30 +22,30 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import threading
 import weakref
-from typing import Any, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
 import pluggy
 import pytest
 from _pytest._code.code import ExceptionRepr
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from testopeninference.recorder.collector import InMemoryOTLPCollector
-from testopeninference.recorder.config import Settings
+from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.conventions import CONVENTIONS
-from testopeninference.recorder.fake_openai import CassetteReplayer
-from testopeninference.recorder.matchers import parse_ignore_body_keys
-from testopeninference.compare import span_differences
 from testopeninference.errors import TestOpenInferenceError, record_command
-from testopeninference.recorder.session import RecordResult
 from testopeninference.goldens import (close_recorders, golden_span as _golden_span, on_progress, on_recorded,
                                       use_option_defaults)
 from testopeninference.goldens import use_recording_service
-from testopeninference.recorder.shared_recording import RecordingService
-from testopeninference.kit import FakeOpenAI, OTLPCollector
 from testopeninference.span_selection import SpanPick, on_pick
-from testopeninference.status import golden_statuses
+
+if TYPE_CHECKING:  # the servers' modules load with the first fixture that needs them, not with every pytest run
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    from testopeninference.kit import FakeOpenAI, OTLPCollector
+    from testopeninference.recorder.fake_openai import CassetteReplayer
+    from testopeninference.recorder.session import RecordResult
+    from testopeninference.recorder.shared_recording import RecordingService
 
 RECORD_CHOICES = ("missing", "all")
 IGNORE_BODY_KEYS_INI = "testopeninference_ignore_body_keys"
@@ -55,7 +55,7 @@ REPORT_SECTION = "testopeninference"
 class GoldenSession:
     """Per-run state: the record mode and convention the options asked for, and the stale goldens at the end."""
 
-    def __init__(self, record: str | None, convention: str | None) -> None:
+    def __init__(self, record: str | None, convention: str | None, check_staleness: bool = True) -> None:
         try:  # the options win over RECORD_SPANS and TESTOPENINFERENCE_CONVENTION, which still apply without them
             self.settings = Settings.from_env(record_mode=record, convention=convention)
         except TestOpenInferenceError as error:  # a bad [tool.testopeninference] table, say: one usage error
@@ -63,6 +63,7 @@ class GoldenSession:
         # get_span() called by a test sees the options too, through goldens' defaults, never through os.environ.
         self._stop_defaults = use_option_defaults(record_mode=record, convention=convention)
         self.stale: list[str] = []
+        self.check_staleness = check_staleness  # not in xdist workers: only the controller has the terminal
         self.check_error = ""
         self.recorded: list[RecordResult] = []
         self._reporter = self._capture = None
@@ -103,6 +104,10 @@ class GoldenSession:
         self._stop_progress()
         close_recorders()
         self._stop_defaults()
+        if not self.check_staleness:
+            return exitstatus
+        from testopeninference.status import golden_statuses
+
         try:
             self.stale = [f"{s.cassette} ({s.reason})" for s in golden_statuses(self.settings) if s.state == "stale"]
         except Exception as error:  # never fail a run over the warning itself
@@ -133,18 +138,33 @@ class PickLog:
 
 
 _SESSION = pytest.StashKey[GoldenSession]()
-_FAKE_OPENAI = pytest.StashKey[FakeOpenAI]()
-_SERVICE = pytest.StashKey[RecordingService]()
+_FAKE_OPENAI = pytest.StashKey["FakeOpenAI"]()
+_SERVICE = pytest.StashKey["RecordingService"]()
 SERVICE_INPUT = "testopeninference_recording_service"
 """The key of ``workerinput`` that gives pytest-xdist workers the run's recording service."""
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:  # an xdist WorkerController (xdist is optional)
-    """In the pytest-xdist controller: every worker records through one service (one proxy per convention)."""
-    if _SERVICE not in node.config.stash:
-        node.config.stash[_SERVICE] = RecordingService().start()
-    node.workerinput[SERVICE_INPUT] = node.config.stash[_SERVICE].address
+    """In the pytest-xdist controller of a run that records: every worker records through one service (one
+    proxy per convention). It serves from a thread of its own while the workers start (the kernel queues
+    their connections until then); a run that does not record starts none."""
+    config = node.config
+    if _SERVICE not in config.stash:
+        if not _records(config):
+            return
+        from testopeninference.recorder.shared_recording import RecordingService
+
+        config.stash[_SERVICE] = RecordingService().start_in_background()
+    node.workerinput[SERVICE_INPUT] = config.stash[_SERVICE].address
+
+
+def _records(config: pytest.Config) -> bool:
+    """Whether the run's options or environment ask to record goldens (the service is for recording only)."""
+    try:
+        return Settings.from_env(record_mode=config.getoption("record_spans")).record_mode != RecordMode.NONE
+    except TestOpenInferenceError:
+        return False  # the session's start reports a bad setting, once
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -161,7 +181,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 _PICKS = pytest.StashKey[PickLog]()
 _TOLERATED = pytest.StashKey[dict[str, None]]()  # the body keys every fake_openai used by a test tolerated
-_REFUSALS_FROM = pytest.StashKey[tuple[CassetteReplayer, int]]()  # a test's server and its first refusal
+_REFUSALS_FROM = pytest.StashKey["tuple[CassetteReplayer, int]"]()  # a test's server and its first refusal
 _CHECKED = pytest.StashKey["weakref.WeakKeyDictionary[CassetteReplayer, int]"]()  # refusals already reported
 
 
@@ -202,7 +222,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     options = session.config.getoption
-    golden = GoldenSession(options("record_spans"), options("span_convention"))
+    golden = GoldenSession(options("record_spans"), options("span_convention"),
+                           check_staleness=not hasattr(session.config, "workerinput"))
     golden.report_to(session.config)
     session.config.stash[_SESSION] = golden
     session.config.stash[_PICKS] = PickLog()
@@ -286,8 +307,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
 
 def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
     """``assert golden == span`` explains itself with the lenient differences; ``-vv`` shows values whole."""
-    if op != "==" or not (isinstance(left, Span) and isinstance(right, Span)):
+    trace_pb2 = sys.modules.get("opentelemetry.proto.trace.v1.trace_pb2")  # no Span exists before it is imported
+    if op != "==" or trace_pb2 is None or not (isinstance(left, trace_pb2.Span) and isinstance(right, trace_pb2.Span)):
         return None
+    from testopeninference.compare import span_differences
+
     verbosity = config.get_verbosity() if hasattr(config, "get_verbosity") else config.option.verbose  # pytest < 8
     differences = span_differences(left, right, full=verbosity >= 2)
     if not differences:
@@ -308,6 +332,8 @@ def fake_openai(pytestconfig: pytest.Config, span_settings: Settings) -> Iterato
     """The fake OpenAI server replaying the cassettes; point the gateway's upstream at ``.base_url``.
 
     A test during which it refused a request fails at teardown, quoting each refusal."""
+    from testopeninference.kit import FakeOpenAI
+
     server = FakeOpenAI(*span_settings.cassette_dirs, ignore_body_keys=ignore_body_keys(pytestconfig))
     pytestconfig.stash[_FAKE_OPENAI] = server
     server.start()
@@ -318,6 +344,8 @@ def fake_openai(pytestconfig: pytest.Config, span_settings: Settings) -> Iterato
 def ignore_body_keys(config: pytest.Config) -> list[str]:
     """The tolerated body keys: ``[tool.testopeninference] ignore-body-keys``, the ini option and
     ``--ignore-body-key``, all of them (checked at the session's start)."""
+    from testopeninference.recorder.matchers import parse_ignore_body_keys
+
     settings = config.stash[_SESSION].settings
     keys = [*settings.ignore_body_keys, *config.getini(IGNORE_BODY_KEYS_INI), *config.getoption("ignore_body_keys")]
     return list(parse_ignore_body_keys(keys))
@@ -352,6 +380,9 @@ def otlp_collector_session(span_settings: Settings) -> Iterator[OTLPCollector]:
     """One OTLP collector for the whole run, for a session-scoped gateway fixture: ``.endpoint`` (OTLP/HTTP)
     and ``.grpc_endpoint`` (OTLP/gRPC on a free port, unless ``TESTOPENINFERENCE_GRPC=false``); never emptied:
     tests select their spans by the trace id ``send_cassette`` returns."""
+    from testopeninference.kit import OTLPCollector
+    from testopeninference.recorder.collector import InMemoryOTLPCollector
+
     with InMemoryOTLPCollector(grpc_port=0 if span_settings.grpc else None) as collector:
         yield OTLPCollector(collector)
 
@@ -359,6 +390,8 @@ def otlp_collector_session(span_settings: Settings) -> Iterator[OTLPCollector]:
 @pytest.fixture
 def otlp_collector(otlp_collector_session: OTLPCollector) -> Iterator[OTLPCollector]:
     """The session's collector for one test (same endpoints), emptied at its start and end."""
+    from testopeninference.kit import OTLPCollector
+
     otlp_collector_session.clear()
     yield OTLPCollector(otlp_collector_session.collector)
     otlp_collector_session.clear()

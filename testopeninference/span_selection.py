@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.errors import SpanSelectionError
-from testopeninference.recorder.collector import CollectedSpan
+
+if TYPE_CHECKING:  # only annotations: the collector's server modules load with the collector, not here
+    from testopeninference.recorder.collector import CollectedSpan
 
 SPAN_KIND_KEY = "openinference.span.kind"
 LLM_SPAN_KINDS = frozenset({"LLM", "EMBEDDING", "RERANKER"})  # RERANKER: Cohere Rerank

@@ -106,3 +106,13 @@ def test_a_recorder_that_cannot_be_made_stops_the_early_proxy(tmp_path: Path, mo
     assert code == 1 and "no recorder today" in err.getvalue()
     assert started and started[0] is not None and not started[0].backend.alive()
     assert started[0].fake_listener.fileno() == -1 and started[0].collector_listener.fileno() == -1  # closed
+
+
+def test_the_pytest_plugin_loads_no_server_or_recorder():
+    """The plugin loads in every pytest run of a gateway's repository: its servers load with the first fixture."""
+    code = ("import sys, pytest, testopeninference.pytest_plugin; "
+            "print(sorted(m for m in ('testopeninference.recorder.session', 'testopeninference.recorder.fake_openai', "
+            "'testopeninference.recorder.collector', 'testopeninference.recorder.shared_recording', 'uvicorn', "
+            "'testopeninference.kit', 'deepdiff') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"

@@ -56,3 +56,29 @@ def test_workers_share_one_proxy_per_convention(pytester: pytest.Pytester, tmp_p
     for name in ("chat-basic", "chat-streaming", "embeddings-basic", "embeddings-base64", "responses-basic"):
         assert (spans / f"{name}.json").read_bytes() == (SPANS / f"{name}.json").read_bytes(), name
         assert (spans / "otel-genai" / f"{name}.json").read_bytes() == (SPANS / "otel-genai" / f"{name}.json").read_bytes()
+
+
+def test_a_run_that_does_not_record_starts_no_recording_service(pytester: pytest.Pytester, monkeypatch):
+    monkeypatch.delenv("RECORD_SPANS", raising=False)
+    pytester.makeconftest("""
+import os
+
+from testopeninference.recorder.shared_recording import RecordingService
+
+_start = RecordingService.start_in_background
+
+
+def _logged(self):
+    open(os.environ["SERVICE_LOG"], "a").write("started\\n")
+    return _start(self)
+
+
+RecordingService.start_in_background = _logged
+""")
+    pytester.makepyfile("def test_nothing_to_record():\n    pass\n")
+    log = pytester.path / "service.log"
+    monkeypatch.setenv("SERVICE_LOG", str(log))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2").assert_outcomes(passed=1)
+    assert not log.exists()
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--record-spans").assert_outcomes(passed=1)
+    assert log.read_text() == "started\n"
