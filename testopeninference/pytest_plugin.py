@@ -65,10 +65,19 @@ class GoldenSession:
         self.stale: list[str] = []
         self.check_staleness = check_staleness  # not in xdist workers: only the controller has the terminal
         self.check_error = ""
+        self._release_fork_server: Callable[[], None] = lambda: None
         self.recorded: list[RecordResult] = []
         self._reporter = self._capture = None
         self._stop_listening = on_recorded(self._on_recorded)
         self._stop_progress = on_progress(self._write)
+
+    def prepare_recording(self) -> None:
+        """Re-recording everything (``--record-spans=all``): the proxies' fork server starts now, in the
+        background (not in xdist workers: their recordings go to the controller's service)."""
+        if self.settings.record_mode is RecordMode.ALL and self.check_staleness:
+            from testopeninference.recorder.backends.local import prestart_fork_server
+
+            self._release_fork_server = prestart_fork_server(self.settings)
 
     def report_to(self, config: pytest.Config) -> None:
         """Write one line per golden recorded to pytest's terminal (silent where it has none, as in xdist workers)."""
@@ -103,6 +112,7 @@ class GoldenSession:
         self._stop_listening()
         self._stop_progress()
         close_recorders()
+        self._release_fork_server()
         self._stop_defaults()
         if not self.check_staleness:
             return exitstatus
@@ -225,6 +235,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     golden = GoldenSession(options("record_spans"), options("span_convention"),
                            check_staleness=not hasattr(session.config, "workerinput"))
     golden.report_to(session.config)
+    golden.prepare_recording()
     session.config.stash[_SESSION] = golden
     session.config.stash[_PICKS] = PickLog()
     session.config.stash[_TOLERATED] = {}

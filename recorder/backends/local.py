@@ -164,6 +164,33 @@ class LocalBackend(ProxyBackend):
             fork_server.release(server)
 
 
+def prestart_fork_server(settings: Settings) -> Callable[[], None]:
+    """Start the fork server of ``settings``' proxies now, in the background, for a run about to record many
+    goldens (``pytest --record-spans=all``): its imports overlap the run's own start, and every proxy of the
+    run, the first too, is forked. Returns the function that lets it go (it stops with its last proxy)."""
+    if settings.backend != "local" or not settings.proxy_fork or not fork_server.available():
+        return lambda: None
+    held: list[fork_server.ForkServer] = []
+
+    def start() -> None:
+        backend = LocalBackend(settings)
+        try:
+            python = backend._python()
+            held.append(fork_server.acquire(python, settings.proxy_script, backend._environment({})))
+        except Exception:  # noqa: BLE001 - the run's first recording meets the same problem and reports it
+            pass
+
+    starting = threading.Thread(target=start, name="fork-server-start", daemon=True)
+    starting.start()
+
+    def release() -> None:
+        starting.join()
+        if held:
+            fork_server.release(held.pop())
+
+    return release
+
+
 def _signal_group(process: subprocess.Popen[bytes] | fork_server.ForkedProxy, signum: int) -> None:
     """Signal the proxy's whole process group (it leads one), so nothing it started stays behind."""
     if isinstance(process, fork_server.ForkedProxy):

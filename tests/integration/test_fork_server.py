@@ -93,3 +93,27 @@ class _Stopping:
 
     def close(self) -> None:
         self.backend.stop()
+
+
+def test_a_prestarted_fork_server_forks_the_first_proxy_too(tmp_path: Path):
+    from testopeninference.recorder.backends.local import prestart_fork_server
+
+    settings = _settings(tmp_path, "openinference")
+    release = prestart_fork_server(settings)
+    try:
+        with SpanRecorder(settings) as recorder:
+            assert isinstance(recorder._backend._process, fork_server.ForkedProxy)  # noqa: SLF001
+            recorder.record("chat-basic", force=True)
+    finally:
+        release()
+    assert (tmp_path / "chat-basic.json").read_bytes() == (SPANS / "chat-basic.json").read_bytes()
+    assert not fork_server.running(sys.executable, settings.proxy_script)
+
+
+def test_prestarting_is_a_no_op_for_docker_or_when_turned_off(tmp_path: Path):
+    from testopeninference.recorder.backends.local import prestart_fork_server
+
+    for settings in (_settings(tmp_path, "openinference", proxy_fork=False),
+                     _settings(tmp_path, "openinference").__class__(backend="docker")):
+        prestart_fork_server(settings)()
+        assert not fork_server.running(sys.executable, settings.proxy_script)
