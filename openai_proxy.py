@@ -494,7 +494,9 @@ def _become_proxy(request: dict[str, Any], fds: list[int]) -> NoReturn:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.environ.clear()
         os.environ.update(request["env"])
-        main([argument.replace("{fd}", str(listener)) for argument in request["argv"]])
+        argv = [argument.replace("{fd}", str(listener)) for argument in request["argv"]]
+        sys.argv = [sys.argv[0], *argv]  # as if started alone
+        main(argv)
         code = 0
     except SystemExit as error:
         code = error.code if isinstance(error.code, int) else 1
