@@ -451,7 +451,7 @@ def serve_forks(control_fd: int) -> NoReturn:
         os._exit(4)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps each proxy; the recorder watches its pidfd
     while True:
-        data, fds, _, _ = socket.recv_fds(control, FORK_MESSAGE_BYTES, 2)
+        data, fds, _, _ = socket.recv_fds(control, FORK_MESSAGE_BYTES, 3)
         if not data:
             os._exit(0)  # the recorder is gone
         pid = os.fork()
@@ -483,10 +483,11 @@ def _reply(control: socket.socket, pid: int) -> None:
 
 def _become_proxy(request: dict[str, Any], fds: list[int]) -> NoReturn:
     """In the forked child: a new session, the recorder's log file as output, exactly the environment the
-    recorder gives a proxy, then ``main`` as if started alone (the listening socket is the ``{fd}``)."""
-    code = 1
+    recorder gives a proxy, then ``main`` as if started alone (the listening socket is the ``{fd}``); its exit
+    status goes to the recorder's status pipe, since the recorder cannot wait for a process it did not start."""
+    code, status = 1, fds[2]
     try:
-        listener, log = fds
+        listener, log = fds[:2]
         os.setsid()
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -505,6 +506,7 @@ def _become_proxy(request: dict[str, Any], fds: list[int]) -> NoReturn:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+        os.write(status, str(code).encode())
         os._exit(code)
 
 

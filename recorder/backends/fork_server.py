@@ -40,15 +40,32 @@ def available() -> bool:
 
 
 class ForkedProxy:
-    """A proxy forked by the server, with what ``LocalBackend`` uses of a ``subprocess.Popen``."""
+    """A proxy forked by the server, with what ``LocalBackend`` uses of a ``subprocess.Popen``.
 
-    returncode: int | None = None  # not our child: its exit status is not ours to read (the log says why)
+    Not our child, so its exit status is not ours to wait for: the proxy writes it to a pipe as it exits
+    (``returncode``; none when a signal killed it), and a server that ended before forking it gives its own.
+    """
 
-    def __init__(self, server: ForkServer) -> None:
+    def __init__(self, server: ForkServer, status: int) -> None:
         self._server = server
+        self._status = status  # the read end of the proxy's exit-status pipe
         self._pid: int | None = None
         self._pidfd: int | None = None
         self._exited = False
+        self._code: int | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it exited and said so (or its server's, if it was never forked); else None."""
+        if self._code is None and self._exited and self._status >= 0:
+            try:
+                text = os.read(self._status, 32)
+            except BlockingIOError:  # the server still holds the pipe's other end: the proxy wrote nothing
+                text = b""
+            os.close(self._status)
+            self._status = -1
+            self._code = int(text) if text.strip().lstrip(b"-").isdigit() else None
+        return self._code
 
     def _resolve(self) -> None:
         """Wait for the server's reply to our request (it first finishes importing)."""
@@ -58,8 +75,8 @@ class ForkedProxy:
     def answered(self, pid: int, pidfd: int | None) -> None:
         self._pid, self._pidfd, self._exited = pid, pidfd, pidfd is None
 
-    def failed(self) -> None:
-        self._exited = True
+    def failed(self, server_code: int | None) -> None:
+        self._exited, self._code = True, server_code
 
     @property
     def pid(self) -> int:
@@ -76,21 +93,28 @@ class ForkedProxy:
             return -1
         return None
 
-    def wait(self, timeout: float) -> int:
+    def wait(self, timeout: float | None = None) -> int:
         self._resolve()
         if not self._exited and self._pidfd is not None and not select.select([self._pidfd], [], [], timeout)[0]:
-            raise subprocess.TimeoutExpired("forked proxy", timeout)
+            raise subprocess.TimeoutExpired("forked proxy", timeout or 0.0)  # only with a timeout
         self._exited = True
         self._close_pidfd()
         return -1
 
+    def kill(self) -> None:
+        self.signal_group(signal.SIGKILL)
+
     def signal_group(self, signum: int) -> None:
-        """Signal the proxy's process group (it leads one) while the proxy still runs."""
-        if self.poll() is None and self._pid is not None:
-            try:
+        """Signal the proxy (by its pidfd: never another process that took its pid) and the process group it
+        leads once it has made it (just after the fork, it may still be in its server's)."""
+        if self.poll() is not None or self._pidfd is None or self._pid is None:
+            return
+        try:
+            signal.pidfd_send_signal(self._pidfd, signum)
+            if os.getpgid(self._pid) == self._pid:
                 os.killpg(self._pid, signum)
-            except ProcessLookupError:
-                pass
+        except ProcessLookupError:
+            pass
 
     def _close_pidfd(self) -> None:
         pidfd, self._pidfd = self._pidfd, None
@@ -122,15 +146,19 @@ class ForkServer:
 
     def spawn(self, argv: list[str], env: Mapping[str, str], listener: socket.socket, log: IO[bytes]) -> ForkedProxy:
         """Ask for a proxy with these arguments (``{fd}`` stands for its listening socket); returns at once."""
-        proxy = ForkedProxy(self)
+        status_read, status_write = os.pipe()
+        os.set_blocking(status_read, False)
+        proxy = ForkedProxy(self, status_read)
         message = json.dumps({"argv": argv, "env": dict(env)}).encode()
         with self._send_lock:
             self._waiting.append(proxy)
             try:
-                socket.send_fds(self._control, [message], [listener.fileno(), log.fileno()])
+                socket.send_fds(self._control, [message], [listener.fileno(), log.fileno(), status_write])
             except OSError as error:
                 self._waiting.remove(proxy)
                 raise ProxyError(f"the proxy fork server did not take the request ({error}):\n{self.logs()}") from None
+            finally:
+                os.close(status_write)  # the proxy holds its own copy
         return proxy
 
     def take_replies_until(self, proxy: ForkedProxy) -> None:
@@ -144,11 +172,18 @@ class ForkServer:
                 with self._send_lock:
                     first = self._waiting.pop(0)
                 if not data:  # the server ended: no request left will be answered
+                    code = self._exit_code()
                     for waiting in [first, *self._waiting]:
-                        waiting.failed()
+                        waiting.failed(code)
                     self._waiting.clear()
                     return
                 first.answered(json.loads(data)["pid"], fds[0] if fds else None)
+
+    def _exit_code(self) -> int | None:
+        try:
+            return self._process.wait(timeout=SERVER_EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            return None
 
     def logs(self) -> str:
         self._log.flush()

@@ -40,6 +40,7 @@ class LocalBackend(ProxyBackend):
         self.settings = settings
         self._progress = progress or _to_stderr
         self._isolated = False
+        self.python: str | None = None  # the interpreter running the proxy, once launched
         self._process: subprocess.Popen[bytes] | fork_server.ForkedProxy | None = None
         self._fork_server: fork_server.ForkServer | None = None
         self._lifeline: Lifeline | None = None
@@ -56,7 +57,7 @@ class LocalBackend(ProxyBackend):
 
     def launch(self, env: Mapping[str, str]) -> str:
         """Start the proxy process and return its URL at once, while it still imports (``wait_ready``)."""
-        python = self._python()
+        python = self.python = self._python()
         listener = socket.create_server(("127.0.0.1", 0))
         port = listener.getsockname()[1]
         self._lifeline = Lifeline()
@@ -166,7 +167,7 @@ class LocalBackend(ProxyBackend):
 
 def prestart_fork_server(settings: Settings) -> Callable[[], None]:
     """Start the fork server of ``settings``' proxies now, in the background, for a run about to record many
-    goldens (``pytest --record-spans=all``): its imports overlap the run's own start, and every proxy of the
+    goldens (the pytest plugin re-recording all): its imports overlap the run's own start, and every proxy of the
     run, the first too, is forked. Returns the function that lets it go (it stops with its last proxy)."""
     if settings.backend != "local" or not settings.proxy_fork or not fork_server.available():
         return lambda: None

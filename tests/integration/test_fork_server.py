@@ -117,3 +117,27 @@ def test_prestarting_is_a_no_op_for_docker_or_when_turned_off(tmp_path: Path):
                      _settings(tmp_path, "openinference").__class__(backend="docker")):
         prestart_fork_server(settings)()
         assert not fork_server.running(sys.executable, settings.proxy_script)
+
+
+def test_a_forked_proxy_reports_its_own_exit_status_and_can_be_killed(tmp_path: Path):
+    import socket
+    import tempfile
+
+    from testopeninference.recorder.backends.environment import proxy_environment
+
+    script = Settings().proxy_script
+    env = proxy_environment(recording_environment("http://127.0.0.1:9", "http://127.0.0.1:9"), {"PATH": "/usr/bin"})
+    server = fork_server.ForkServer(sys.executable, script, env)
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as listener, tempfile.TemporaryFile() as log:
+            refused = server.spawn(["--fd", "{fd}", "--convention", "no-such-convention"], env, listener, log)
+            assert refused.wait(timeout=60) is not None and refused.returncode == 2  # argparse's usage error
+            log.seek(0)
+            assert b"invalid choice: 'no-such-convention'" in log.read()
+            running = server.spawn(["--fd", "{fd}"], env, listener, log)
+            assert running.poll() is None
+            running.kill()
+            running.wait(timeout=60)
+            assert running.poll() is not None and running.returncode is None  # killed: it said nothing
+    finally:
+        server.close()

@@ -71,7 +71,7 @@ def test_the_proxy_runs_in_its_own_virtualenv_made_once(tmp_path: Path, capfd, m
     settings = Settings(spans_dir=tmp_path / "spans", proxy_env="isolated", cache_dir=cache)
     with SpanRecorder(settings) as recorder:
         result = recorder.record("embeddings-basic")
-        python = recorder._backend._process.args[0]  # noqa: SLF001
+        python = recorder._backend.python  # noqa: SLF001
     made = capfd.readouterr().err
     assert "making the proxy's environment (once)" in made and "the proxy's environment is ready" in made
     environment = cache / environment_key(settings.requirements_file)
