@@ -1,8 +1,9 @@
 """The ``testopeninference`` command: record, inspect and compare golden spans.
 
 Our errors print ``Error: <message>`` and exit 1; a difference found by
-``diff`` (or ``conform``) exits 1 too; usage errors exit 2 (argparse, and
-``conform``'s own: a bad option value, a gateway that never gets ready).
+``diff`` (or ``conform``) exits 1 too; usage errors exit 2 (argparse), and so
+does every error of ``conform`` (a bad option value, a broken cassette, a
+gateway that never gets ready): its 1 always means a cassette failed.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from testopeninference.recorder.layers import cassette_library
 from testopeninference.recorder.resources import refuse_packaged
 from testopeninference.recorder.signals import interrupt_on_termination
 from testopeninference.recorder.endpoints import endpoint_of
+from testopeninference.conform.command import SETUP_FAILED as CONFORM_SETUP_FAILED
 from testopeninference.conform.command import add_arguments as add_conform_arguments, run_conform
-from testopeninference.errors import ConfigurationError, ConformUsageError, GatewayProcessError, TestOpenInferenceError
+from testopeninference.errors import ConfigurationError, TestOpenInferenceError
 
 # What only some commands need is imported in them: ``record`` starts its proxy before the recorder's modules load.
 if TYPE_CHECKING:
@@ -587,7 +589,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             return run(args, out)
     except TestOpenInferenceError as error:
         print(f"Error: {error}", file=err)
-        return 2 if isinstance(error, (ConformUsageError, GatewayProcessError)) else 1
+        return CONFORM_SETUP_FAILED if args.command == "conform" else 1
     except KeyboardInterrupt:
         print("Interrupted.", file=err)
         return 130

@@ -11,7 +11,6 @@ death; stopping sends SIGTERM to the group, then SIGKILL. Its output is kept
 
 from __future__ import annotations
 
-import collections
 import difflib
 import os
 import re
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 from typing import IO, Mapping
 
+from testopeninference.conform.gateway_output import GatewayOutput, quoted
 from testopeninference.errors import ConformUsageError, GatewayProcessError
 
 PLACEHOLDERS = ("openai_base_url", "fake_base_url", "otlp_endpoint", "otlp_grpc_endpoint", "port", "python")
@@ -36,7 +36,6 @@ DEFAULT_ENV = {"OPENAI_BASE_URL": "{openai_base_url}", "OTEL_EXPORTER_OTLP_ENDPO
 OpenTelemetry SDK, pointing at the fake server and the collector (spans exported within 0.1 s, not 5 s)."""
 NO_PORT_HINT = ("--gateway-cmd has no {{port}}, so the gateway does not know port {number}, where conform waits "
                 "for it; add e.g. --port {{port}} to the command")
-OUTPUT_LINES_KEPT = 200
 STOP_SECONDS = 5.0
 
 
@@ -128,7 +127,7 @@ class GatewayProcess:
         self._ready_path = ready_path
         self._start_timeout = start_timeout
         self._not_ready_hint = not_ready_hint
-        self._output: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES_KEPT)
+        self.output = GatewayOutput()  # its lines, numbered: a cassette's detail quotes those since it was sent
         self._process: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
 
@@ -153,7 +152,7 @@ class GatewayProcess:
 
     def _keep_output(self, stream: IO[bytes]) -> None:
         for raw in stream:
-            self._output.append(raw.decode(errors="replace").rstrip("\n"))
+            self.output.append(raw.decode(errors="replace").rstrip("\n"))
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self._start_timeout
@@ -192,10 +191,8 @@ class GatewayProcess:
                                       f"{self.quoted_output()}")
 
     def quoted_output(self) -> str:
-        lines = list(self._output)
-        if not lines:
-            return "It printed nothing."
-        return f"Its output (last {len(lines)} lines):\n" + "\n".join(f"  | {line}" for line in lines)
+        lines = self.output.last()
+        return quoted(lines, "Its output") if lines else "It printed nothing."
 
     def stop(self) -> None:
         """SIGTERM to the process group, SIGKILL after ``STOP_SECONDS``; the output is read to its end."""
