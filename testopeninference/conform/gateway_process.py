@@ -30,6 +30,9 @@ from testopeninference.errors import ConformUsageError, GatewayProcessError
 PLACEHOLDERS = ("openai_base_url", "fake_base_url", "otlp_endpoint", "otlp_grpc_endpoint", "port", "python")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 _LOOKS_LIKE_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")  # JSON and ${VAR} never look like this
+_LINE_CONTINUATION = re.compile(r"(?<!\\)((?:\\\\)*)\\\r?\n")
+"""A backslash-newline (not an escaped backslash then a newline): inside the quotes of ``--gateway-cmd '...'`` the
+shell keeps it, and shlex would make the newline an argument of its own."""
 DEFAULT_ENV = {"OPENAI_BASE_URL": "{openai_base_url}", "OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp_endpoint}",
                "OTEL_BSP_SCHEDULE_DELAY": "100"}
 """What every gateway is given unless ``--no-default-env``: the standard variables of the OpenAI SDK and the
@@ -50,7 +53,8 @@ def fill_command(command: str, values: Mapping[str, str]) -> list[str]:
     """The command's arguments with each known ``{placeholder}`` filled (other braces are left alone; an
     unknown ``{name}`` is a usage error)."""
     check_placeholders(command, "--gateway-cmd")
-    filled = _PLACEHOLDER.sub(lambda match: shlex.quote(values[match.group(1)]), command)
+    joined = _LINE_CONTINUATION.sub(r"\1", command)  # a command pasted over several lines, as a shell joins them
+    filled = _PLACEHOLDER.sub(lambda match: shlex.quote(values[match.group(1)]), joined)
     try:
         arguments = shlex.split(filled)
     except ValueError as error:

@@ -199,3 +199,12 @@ def test_gateway_output_since_a_mark_is_only_what_came_after_it_and_bounded():
     assert output.since(mark) == [f"line {number}" for number in range(2, 7)]  # only the kept ones
     assert output.since(mark, limit=2) == ["line 5", "line 6"]
     assert output.since(output.mark() - 1) == ["line 6"]
+
+
+def test_a_command_pasted_over_several_lines_is_joined_as_a_shell_joins_it():
+    """Inside ``--gateway-cmd '...'`` the shell keeps each backslash-newline; conform drops it (an escaped
+    backslash before a newline stays a backslash)."""
+    values = {"port": "8080", "python": "/usr/bin/python3"}
+    assert fill_command("env A=1 \\\n    B=2 {python} gw.py \\\r\n  --port {port}", values) == [
+        "env", "A=1", "B=2", "/usr/bin/python3", "gw.py", "--port", "8080"]
+    assert fill_command("echo a\\\\\nb", values) == ["echo", "a\\", "b"]
