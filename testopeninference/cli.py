@@ -337,6 +337,8 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
     print(f"kind    {Span.SpanKind.Name(span.kind)}", file=out)
     status = f"status  {Status.StatusCode.Name(span.status.code)} {span.status.message}".rstrip()
     print(_clip(status, 100), file=out)
+    if not _is_file(args.name):
+        print(_golden_line(_settings(args), args.name), file=out)
     _table(span.attributes, out, indent="")
     for event in span.events:
         print(f"event   {event.name}", file=out)
@@ -351,6 +353,15 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
             print(f"log     {record.event_name}  {_clip(text, 80)}", file=out)
             _table(record.attributes, out, indent="  ")
     return 0
+
+
+def _golden_line(settings: Settings, name: str) -> str:
+    """Whether a cassette's golden is present or stale (and why), where it is and whose it is."""
+    from testopeninference.status import golden_statuses
+
+    [status] = golden_statuses(settings, [name])
+    why = f": {status.reason}" if status.reason else ""
+    return f"golden  {status.state}  {_shown(status.path)} ({status.source}){why}"
 
 
 def _table(attributes: Sequence[KeyValue], out: TextIO, indent: str, width: int = 100) -> None:

@@ -376,3 +376,23 @@ def test_serve_prints_each_refusal_as_it_happens_and_where_tolerated_keys_came_f
     assert "refused POST /v1/chat/completions -> 409 (cassette chat-basic)" in text, text
     assert ("tolerated body keys stream   ([tool.testopeninference] ignore-body-keys); user   (--ignore-body-key)"
             in text.splitlines()), text
+
+
+def test_show_says_whether_the_golden_is_present_or_stale_and_why(tmp_path: Path):
+    from tests.helpers import SPANS
+
+    code, out, _ = run("show", "chat-basic")
+    assert code == 0
+    line = out.splitlines()[3]
+    assert line.startswith("golden  present  ") and line.endswith("chat-basic.json (package)"), out
+    cassettes, spans = tmp_path / "cassettes", tmp_path / "spans"
+    cassettes.mkdir()
+    spans.mkdir()
+    (cassettes / "chat-basic.yaml").write_text((CASSETTES / "chat-basic.yaml").read_text() + "# edited\n")
+    for name in ("chat-basic.json", "manifest.yaml"):
+        (spans / name).write_bytes((SPANS / name).read_bytes())
+    code, out, _ = run("show", "--cassettes-dir", str(cassettes), "--spans-dir", str(spans), "chat-basic")
+    assert code == 0
+    line = out.splitlines()[3]
+    assert line.startswith(f"golden  stale  {spans / 'chat-basic.json'} (project): "), line
+    assert "cassette" in line, line
