@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import shlex
 import sys
 import time
@@ -37,6 +38,7 @@ from testopeninference.recorder.layers import cassette_library
 
 UNEXPLAINED_SHOWN = 5  # baseline entries without a reason named in the warning
 SETUP_FAILED = 2
+DYING_SECONDS = 1.0  # after a request got no reply: how long the gateway may take to exit, if it is dying
 """The exit status of every error ``conform`` raises: it did not score (1 is kept for a cassette that fails)."""
 
 if TYPE_CHECKING:  # the run loads the recorder: imported when run, not for the CLI's argument parser
@@ -126,7 +128,8 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
         output = None
         if args.gateway_cmd is not None:
             process = stack.enter_context(_gateway_process(args, run, extra_env, out))
-            url, check, output = process.url, process.check_alive, process.output
+            url, output = process.url, process.output
+            check = functools.partial(process.check_alive, wait=DYING_SECONDS)
         else:
             url, check = args.gateway_url.rstrip("/"), _nothing
             _announce(run, out)

@@ -185,10 +185,14 @@ class GatewayProcess:
         except httpx.TransportError:
             return False
 
-    def check_alive(self) -> None:
-        """``GatewayProcessError`` quoting the output when the gateway has exited."""
+    def check_alive(self, wait: float = 0.0) -> None:
+        """``GatewayProcessError`` quoting the output when the gateway has exited (or exits within ``wait``
+        seconds: one that just dropped a connection may be dying)."""
         assert self._process is not None
-        code = self._process.poll()
+        try:
+            code = self._process.wait(timeout=wait) if wait else self._process.poll()
+        except subprocess.TimeoutExpired:
+            code = None
         if code is not None:
             self._finish_reading()
             raise GatewayProcessError(f"the gateway exited with status {code} ({shlex.join(self.arguments)}).\n"

@@ -249,7 +249,8 @@ def _accepts(port: int) -> bool:
 
 
 FAILING_GATEWAY = '''\
-"""A gateway that answers 500 and says why only on its own output; with --call-upstream it calls it first."""
+"""A gateway that answers 500 and says why only on its own output; with --call-upstream it calls it first;
+with --die it exits instead of answering."""
 import http.server, os, sys, urllib.request
 
 CALL_UPSTREAM = "--call-upstream" in sys.argv
@@ -258,6 +259,9 @@ CALL_UPSTREAM = "--call-upstream" in sys.argv
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if "--die" in sys.argv:
+            print("gateway: out of memory", flush=True)
+            os._exit(5)
         if CALL_UPSTREAM:
             request = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + self.path.removeprefix("/v1"), body,
                                              {"Content-Type": "application/json",
@@ -299,3 +303,13 @@ def test_a_gateway_error_quotes_the_gateways_own_output_since_the_cassette_was_s
     assert "No module named &#x27;anthropic&#x27;" in (tmp_path / "card.html").read_text()
     hint = "the fake OpenAI server received no request for this cassette: did it fail before calling it"
     assert (hint in detail) is not calls_upstream, detail
+
+
+def test_a_gateway_that_dies_on_a_request_is_exit_2_quoting_its_output(tmp_path: Path):
+    """Not a refused connection blamed on the gateway's URL: conform names the exit and quotes the output."""
+    script = tmp_path / "failing_gateway.py"
+    script.write_text(FAILING_GATEWAY)
+    status, out, err = conform("--gateway-cmd", f"{{python}} {shlex.quote(str(script))} {{port}} --die",
+                               "-k", "chat-basic and not azure")
+    assert status == 2, out + err
+    assert "the gateway exited with status 5" in err and "gateway: out of memory" in err, err
