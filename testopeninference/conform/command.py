@@ -126,6 +126,7 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     with ConformRun(settings, args.ignore_body_keys, openai_port=args.openai_port, otlp_port=args.otlp_port,
                     grpc_port=args.grpc_port) as run, contextlib.ExitStack() as stack:
         output = None
+        check: Callable[[], None]
         if args.gateway_cmd is not None:
             process = stack.enter_context(_gateway_process(args, run, extra_env, out))
             url, output = process.url, process.output
