@@ -38,8 +38,8 @@ from testopeninference.recorder.layers import cassette_library
 
 UNEXPLAINED_SHOWN = 5  # baseline entries without a reason named in the warning
 SETUP_FAILED = 2
-DYING_SECONDS = 1.0  # after a request got no reply: how long the gateway may take to exit, if it is dying
 """The exit status of every error ``conform`` raises: it did not score (1 is kept for a cassette that fails)."""
+DYING_SECONDS = 1.0  # after a request got no reply: how long the gateway may take to exit, if it is dying
 
 if TYPE_CHECKING:  # the run loads the recorder: imported when run, not for the CLI's argument parser
     from testopeninference.conform.run import ConformRun
