@@ -1,8 +1,9 @@
 """The ``testopeninference`` command: record, inspect and compare golden spans.
 
 Our errors print ``Error: <message>`` and exit 1; a difference found by
-``diff`` (or ``conform``) exits 1 too; usage errors exit 2 (argparse, and
-``conform``'s own: a bad option value, a gateway that never gets ready).
+``diff`` (or ``conform``) exits 1 too; usage errors exit 2 (argparse), and so
+does every error of ``conform`` (a bad option value, a broken cassette, a
+gateway that never gets ready): its 1 always means a cassette failed.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from testopeninference.recorder.layers import cassette_library
 from testopeninference.recorder.resources import refuse_packaged
 from testopeninference.recorder.signals import interrupt_on_termination
 from testopeninference.recorder.endpoints import endpoint_of
+from testopeninference.conform.command import SETUP_FAILED as CONFORM_SETUP_FAILED
 from testopeninference.conform.command import add_arguments as add_conform_arguments, run_conform
-from testopeninference.errors import ConfigurationError, ConformUsageError, GatewayProcessError, TestOpenInferenceError
+from testopeninference.errors import ConfigurationError, TestOpenInferenceError
 
 # What only some commands need is imported in them: ``record`` starts its proxy before the recorder's modules load.
 if TYPE_CHECKING:
@@ -335,6 +337,8 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
     print(f"kind    {Span.SpanKind.Name(span.kind)}", file=out)
     status = f"status  {Status.StatusCode.Name(span.status.code)} {span.status.message}".rstrip()
     print(_clip(status, 100), file=out)
+    if not _is_file(args.name):
+        print(_golden_line(_settings(args), args.name), file=out)
     _table(span.attributes, out, indent="")
     for event in span.events:
         print(f"event   {event.name}", file=out)
@@ -349,6 +353,15 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
             print(f"log     {record.event_name}  {_clip(text, 80)}", file=out)
             _table(record.attributes, out, indent="  ")
     return 0
+
+
+def _golden_line(settings: Settings, name: str) -> str:
+    """Whether a cassette's golden is present or stale (and why), where it is and whose it is."""
+    from testopeninference.status import golden_statuses
+
+    [status] = golden_statuses(settings, [name])
+    why = f": {status.reason}" if status.reason else ""
+    return f"golden  {status.state}  {_shown(status.path)} ({status.source}){why}"
 
 
 def _table(attributes: Sequence[KeyValue], out: TextIO, indent: str, width: int = 100) -> None:
@@ -587,7 +600,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             return run(args, out)
     except TestOpenInferenceError as error:
         print(f"Error: {error}", file=err)
-        return 2 if isinstance(error, (ConformUsageError, GatewayProcessError)) else 1
+        return CONFORM_SETUP_FAILED if args.command == "conform" else 1
     except KeyboardInterrupt:
         print("Interrupted.", file=err)
         return 130

@@ -28,6 +28,7 @@
      ├── ClientGoneError
      ├── GatewayProcessError
      └── GatewayUnreachableError (ConnectionError)
+          └── GatewayRefusedError
 
 Each message says what failed, where, and what to do next; a "what to do" that several messages give is
 kept once, at the end of this module (``record_command``, ``REINSTALL_HINT``, ``repair_hint``, ...).
@@ -210,3 +211,8 @@ def repair_hint(name: str, packaged: bool) -> str:
     if packaged:
         return REINSTALL_HINT
     return f"delete it and record it again ({record_command(name)}, or {PYTEST_RECORD})"
+
+
+class GatewayRefusedError(GatewayUnreachableError):
+    """Nothing accepted the connection at the gateway's URL (it is not running, or listens elsewhere): no request
+    was sent, so ``conform`` stops rather than scoring every cassette as an error."""

@@ -23,7 +23,8 @@ from testopeninference.recorder.collector import CollectedSpan, InMemoryOTLPColl
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.matchers import DEFAULT_MATCH_ON, IncomingRequest, MatchOn
 from testopeninference.recorder.request import ProxyReply, transmit
-from testopeninference.errors import ConfigurationError, GatewayUnreachableError, SpanTimeoutError
+from testopeninference.errors import (ConfigurationError, GatewayRefusedError, GatewayUnreachableError,
+                                      SpanTimeoutError)
 from testopeninference.gateway_request import Adapt, GatewayRequest, content_of, prefix_model, request_of
 from testopeninference.span_selection import (announce_pick, candidates, in_trace, pick_of, pick_one,
                                               unrelated_line)
@@ -277,14 +278,26 @@ def send_cassette(
     try:
         reply = _transmit_request(url, request, cassette, timeout)
     except httpx.TransportError as error:
-        raise GatewayUnreachableError(
-            f"cassette {cassette.name}: {request.method} {url} failed ({type(error).__name__}: {error or 'no reply'}); "
-            f"is the gateway running at {gateway_url}, and does it answer within {timeout:g} s?"
-        ) from None
+        raise unreachable(error, f"cassette {cassette.name}: {request.method} {url}", gateway_url, timeout) from None
     recorded = cassette.interactions[0].response.code
     if reply.status != recorded:
         SENT_TRACES.note_reply(caller.trace_id, UnexpectedReply(reply.status, recorded, request.method, url))
     return GatewayReply(reply.status, reply.body, caller.trace_id, caller.header(), url)
+
+
+def unreachable(error: httpx.TransportError, what: str, gateway_url: str, timeout: float) -> GatewayUnreachableError:
+    """The error for a request that got no reply, worded by its cause: a refused connection (nothing listens at
+    the URL) is not blamed on a timeout."""
+    cause = f"{type(error).__name__}: {error or 'no reply'}"
+    if isinstance(error, httpx.ConnectError):
+        refused = "was refused" if "refused" in str(error).lower() else "failed"
+        return GatewayRefusedError(f"{what}: the connection to {gateway_url} {refused} ({cause}); is the gateway "
+                                   f"running, and listening at {gateway_url}?")
+    if isinstance(error, httpx.TimeoutException):
+        return GatewayUnreachableError(f"{what}: no reply within {timeout:g} s ({cause}); is the gateway at "
+                                       f"{gateway_url} stuck, or does it need longer than {timeout:g} s?")
+    return GatewayUnreachableError(f"{what} failed ({cause}); did the gateway at {gateway_url} close the "
+                                   "connection before its reply ended?")
 
 
 def _transmit_request(url: str, request: GatewayRequest, cassette: Cassette, timeout: float) -> ProxyReply:

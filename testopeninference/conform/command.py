@@ -5,13 +5,16 @@ upstream and the collector, start the gateway (``--gateway-cmd``) or wait for
 the one running (``--gateway-url``), score the chosen cassettes, apply the
 baseline, print the scorecard and write the reports asked for. Exit status: 0
 when every cassette matches (or differs only as the baseline accepts), 1
-otherwise, 2 on usage errors and when the gateway never gets ready or dies.
+otherwise, ``SETUP_FAILED`` (2) whenever it could not score: every error it
+raises (usage, a broken file, a gateway that never gets ready, dies or refuses
+connections), so that 1 in CI always means a score.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import shlex
 import sys
 import time
@@ -34,6 +37,9 @@ from testopeninference.recorder.config import Settings
 from testopeninference.recorder.layers import cassette_library
 
 UNEXPLAINED_SHOWN = 5  # baseline entries without a reason named in the warning
+SETUP_FAILED = 2
+"""The exit status of every error ``conform`` raises: it did not score (1 is kept for a cassette that fails)."""
+DYING_SECONDS = 1.0  # after a request got no reply: how long the gateway may take to exit, if it is dying
 
 if TYPE_CHECKING:  # the run loads the recorder: imported when run, not for the CLI's argument parser
     from testopeninference.conform.run import ConformRun
@@ -47,8 +53,9 @@ the gateway gets, unless --no-default-env: OPENAI_BASE_URL={openai_base_url},
 OTEL_EXPORTER_OTLP_ENDPOINT={otlp_endpoint} and OTEL_BSP_SCHEDULE_DELAY=100 (--env-file wins).
 -k: terms are substrings of cassette names or endpoints, or fnmatch patterns, joined by and, or, not
 and parentheses: -k 'chat and not streaming'.
-exit status: 0 every cassette matches (or only baseline differences remain), 1 otherwise, 2 usage
-errors and a gateway that never gets ready or dies."""
+exit status: 0 every cassette matches (or only baseline differences remain); 1 a cassette does not match
+(or is not covered by the baseline); 2 conform could not score: a usage error, an unreadable or broken
+cassette, golden or baseline, a gateway that never gets ready, dies or refuses connections."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,16 +125,19 @@ def run_conform(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     extra_env = read_env_file(args.env_file) if args.env_file is not None else {}
     with ConformRun(settings, args.ignore_body_keys, openai_port=args.openai_port, otlp_port=args.otlp_port,
                     grpc_port=args.grpc_port) as run, contextlib.ExitStack() as stack:
+        output = None
+        check: Callable[[], None]
         if args.gateway_cmd is not None:
             process = stack.enter_context(_gateway_process(args, run, extra_env, out))
-            url, check = process.url, process.check_alive
+            url, output = process.url, process.output
+            check = functools.partial(process.check_alive, wait=DYING_SECONDS)
         else:
             url, check = args.gateway_url.rstrip("/"), _nothing
             _announce(run, out)
             _wait_for_gateway(args, url, out)
         print(f"scoring {len(cassettes)} cassette(s) through {url} ...", file=out, flush=True)
         started = time.monotonic()
-        results = run.score(url, cassettes, options, check)
+        results = run.score(url, cassettes, options, check, output=output)
         seconds = time.monotonic() - started
     return _report(args, settings, results, seconds, url, baseline, out)
 

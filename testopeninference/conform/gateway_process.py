@@ -11,7 +11,6 @@ death; stopping sends SIGTERM to the group, then SIGKILL. Its output is kept
 
 from __future__ import annotations
 
-import collections
 import difflib
 import os
 import re
@@ -25,18 +24,21 @@ import time
 from pathlib import Path
 from typing import IO, Mapping
 
+from testopeninference.conform.gateway_output import GatewayOutput, quoted
 from testopeninference.errors import ConformUsageError, GatewayProcessError
 
 PLACEHOLDERS = ("openai_base_url", "fake_base_url", "otlp_endpoint", "otlp_grpc_endpoint", "port", "python")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 _LOOKS_LIKE_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")  # JSON and ${VAR} never look like this
+_LINE_CONTINUATION = re.compile(r"(?<!\\)((?:\\\\)*)\\\r?\n")
+"""A backslash-newline (not an escaped backslash then a newline): inside the quotes of ``--gateway-cmd '...'`` the
+shell keeps it, and shlex would make the newline an argument of its own."""
 DEFAULT_ENV = {"OPENAI_BASE_URL": "{openai_base_url}", "OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp_endpoint}",
                "OTEL_BSP_SCHEDULE_DELAY": "100"}
 """What every gateway is given unless ``--no-default-env``: the standard variables of the OpenAI SDK and the
 OpenTelemetry SDK, pointing at the fake server and the collector (spans exported within 0.1 s, not 5 s)."""
 NO_PORT_HINT = ("--gateway-cmd has no {{port}}, so the gateway does not know port {number}, where conform waits "
                 "for it; add e.g. --port {{port}} to the command")
-OUTPUT_LINES_KEPT = 200
 STOP_SECONDS = 5.0
 
 
@@ -51,7 +53,8 @@ def fill_command(command: str, values: Mapping[str, str]) -> list[str]:
     """The command's arguments with each known ``{placeholder}`` filled (other braces are left alone; an
     unknown ``{name}`` is a usage error)."""
     check_placeholders(command, "--gateway-cmd")
-    filled = _PLACEHOLDER.sub(lambda match: shlex.quote(values[match.group(1)]), command)
+    joined = _LINE_CONTINUATION.sub(r"\1", command)  # a command pasted over several lines, as a shell joins them
+    filled = _PLACEHOLDER.sub(lambda match: shlex.quote(values[match.group(1)]), joined)
     try:
         arguments = shlex.split(filled)
     except ValueError as error:
@@ -128,7 +131,7 @@ class GatewayProcess:
         self._ready_path = ready_path
         self._start_timeout = start_timeout
         self._not_ready_hint = not_ready_hint
-        self._output: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES_KEPT)
+        self.output = GatewayOutput()  # its lines, numbered: a cassette's detail quotes those since it was sent
         self._process: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
 
@@ -153,7 +156,7 @@ class GatewayProcess:
 
     def _keep_output(self, stream: IO[bytes]) -> None:
         for raw in stream:
-            self._output.append(raw.decode(errors="replace").rstrip("\n"))
+            self.output.append(raw.decode(errors="replace").rstrip("\n"))
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self._start_timeout
@@ -182,20 +185,22 @@ class GatewayProcess:
         except httpx.TransportError:
             return False
 
-    def check_alive(self) -> None:
-        """``GatewayProcessError`` quoting the output when the gateway has exited."""
+    def check_alive(self, wait: float = 0.0) -> None:
+        """``GatewayProcessError`` quoting the output when the gateway has exited (or exits within ``wait``
+        seconds: one that just dropped a connection may be dying)."""
         assert self._process is not None
-        code = self._process.poll()
+        try:
+            code = self._process.wait(timeout=wait) if wait else self._process.poll()
+        except subprocess.TimeoutExpired:
+            code = None
         if code is not None:
             self._finish_reading()
             raise GatewayProcessError(f"the gateway exited with status {code} ({shlex.join(self.arguments)}).\n"
                                       f"{self.quoted_output()}")
 
     def quoted_output(self) -> str:
-        lines = list(self._output)
-        if not lines:
-            return "It printed nothing."
-        return f"Its output (last {len(lines)} lines):\n" + "\n".join(f"  | {line}" for line in lines)
+        lines = self.output.last()
+        return quoted(lines, "Its output") if lines else "It printed nothing."
 
     def stop(self) -> None:
         """SIGTERM to the process group, SIGKILL after ``STOP_SECONDS``; the output is read to its end."""

@@ -15,20 +15,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 
-import httpx
-
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from testopeninference.compare import Finding, SpanComparison, compare_spans
+from testopeninference.conform.gateway_output import GatewayOutput, quoted
 from testopeninference.conform.levels import Level, spec
 from testopeninference.conform.outcomes import CassetteResult, Outcome, outcome_finding
 from testopeninference.conform.selection import parse_selection
-from testopeninference.errors import ConformUsageError, SpanSelectionError
+from testopeninference.errors import ConformUsageError, GatewayRefusedError, GatewayUnreachableError, SpanSelectionError
 from testopeninference.goldens import golden_span
 from testopeninference.openinference_spec import validate_openinference
 from testopeninference.kit import GatewayReply, OTLPCollector, prefix_model, send_cassette
@@ -117,35 +117,42 @@ class ConformRun:
 
     def score(self, gateway_url: str, cassettes: Sequence[tuple[str, str]], options: ConformOptions,
               check_gateway: Callable[[], None] = lambda: None,
-              progress: Callable[[CassetteResult], None] = lambda result: None) -> list[CassetteResult]:
-        """Each cassette's result, in order; ``check_gateway`` raises when the gateway died."""
+              progress: Callable[[CassetteResult], None] = lambda result: None,
+              output: GatewayOutput | None = None) -> list[CassetteResult]:
+        """Each cassette's result, in order; ``check_gateway`` raises when the gateway died; ``output`` (a gateway
+        conform started) is quoted in a gateway error's detail."""
         results = []
         for name, endpoint in cassettes:
-            result = self.score_one(gateway_url, name, endpoint, options, check_gateway)
+            result = self.score_one(gateway_url, name, endpoint, options, check_gateway, output)
             progress(result)
             results.append(result)
         return results
 
     def score_one(self, gateway_url: str, name: str, endpoint: str, options: ConformOptions,
-                  check_gateway: Callable[[], None] = lambda: None) -> CassetteResult:
+                  check_gateway: Callable[[], None] = lambda: None,
+                  output: GatewayOutput | None = None) -> CassetteResult:
         started = time.monotonic()
         cassette = self.replayer.library.load(name)
-        mark, arrivals = self.replayer.refusal_count, self.replayer.received_count
+        mark, played = self.replayer.refusal_count, self.replayer.play_counts[name]
+        printed = output.mark() if output is not None else 0
         adapt = prefix_model(options.model_prefix) if options.model_prefix else None
         try:
             reply = send_cassette(gateway_url, cassette, headers=options.headers, path_prefix=options.path_prefix,
                                   adapt=adapt, timeout=options.request_timeout)
-        except httpx.HTTPError as error:
-            check_gateway()
-            detail = f"no reply from {gateway_url} ({type(error).__name__}: {error})"
+        except GatewayUnreachableError as error:
+            check_gateway()  # a gateway that died is the run's failure, quoting its output
+            if isinstance(error, GatewayRefusedError):
+                raise  # nothing listens: a setup failure, not this cassette's score
+            detail = str(error) + _quoted(_printed_since(output, printed))
             return _result(name, endpoint, Outcome.GATEWAY_ERROR, detail, "", started)
         refusals = self.replayer.errors_since(mark)
         if refusals:
             return _result(name, endpoint, Outcome.UPSTREAM_DRIFT, _refusal_detail(refusals), reply.trace_id, started)
         recorded = cassette.interactions[0].response.code
         if reply.status != recorded:
-            upstream = None if self.replayer.received_count != arrivals else self.openai_base_url
-            detail = status_detail(reply, recorded, upstream)
+            unused = None if self.replayer.play_counts[name] != played else self.openai_base_url
+            printed_lines = _printed_since(output, printed)
+            detail = status_detail(reply, recorded, unused, quoting=bool(printed_lines)) + _quoted(printed_lines)
             return _result(name, endpoint, Outcome.GATEWAY_ERROR, detail, reply.trace_id, started)
         try:
             exported = self.collector.llm_span(reply.trace_id, name=options.span_name, timeout=options.timeout)
@@ -181,17 +188,34 @@ def _result(name: str, endpoint: str, outcome: Outcome, detail: str, trace_id: s
                           time.monotonic() - started)
 
 
-def status_detail(reply: GatewayReply, recorded: int, unused_upstream: str | None) -> str:
+def status_detail(reply: GatewayReply, recorded: int, unused_upstream: str | None, *, quoting: bool = False) -> str:
     """A reply of another status than the cassette's, quoted, with the likely cause: a 404 or 405 sent to a path
-    the gateway does not serve, or an upstream (``unused_upstream``, when set) that received nothing."""
+    the gateway does not serve, or an upstream (``unused_upstream``, when set) that received nothing for the
+    cassette; ``quoting``: the gateway's output follows, and may say why first."""
     body = reply.body if len(reply.body) <= _SHOWN_BODY else reply.body[:_SHOWN_BODY] + "..."
     lines = [f"the gateway answered {reply.status}, the cassette recorded {recorded}; its body: {body}"]
     if reply.status in (404, 405):
         lines.append(f"  sent to {reply.url}: is --path-prefix the gateway's route (e.g. --path-prefix /openai)?")
     if unused_upstream is not None:
-        lines.append("  the fake OpenAI server received no request for this cassette: is the gateway's upstream "
-                     f"{unused_upstream}?")
+        first = "did it fail before calling it (its output below)? else, " if quoting else ""
+        lines.append(f"  the fake OpenAI server received no request for this cassette: {first}is the gateway's "
+                     f"upstream {unused_upstream}?")
     return "\n".join(lines)
+
+
+def _printed_since(output: GatewayOutput | None, mark: int) -> list[str] | None:
+    """What a gateway conform started printed since ``mark``: its traceback or log line usually says why it
+    failed (None for a gateway conform did not start)."""
+    return output.settled_since(mark) if output is not None else None
+
+
+def _quoted(lines: list[str] | None) -> str:
+    """The gateway's lines, to append to a gateway error's detail."""
+    if lines is None:
+        return ""
+    if not lines:
+        return "\n  the gateway printed nothing since this cassette was sent"
+    return "\n" + textwrap.indent(quoted(lines, "the gateway's output since this cassette was sent"), "  ")
 
 
 def _refusal_detail(refusals: Sequence[ReplayError]) -> str:

@@ -246,3 +246,70 @@ def _accepts(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+FAILING_GATEWAY = '''\
+"""A gateway that answers 500 and says why only on its own output; with --call-upstream it calls it first;
+with --die it exits instead of answering."""
+import http.server, os, sys, urllib.request
+
+CALL_UPSTREAM = "--call-upstream" in sys.argv
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if "--die" in sys.argv:
+            print("gateway: out of memory", flush=True)
+            os._exit(5)
+        if CALL_UPSTREAM:
+            request = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + self.path.removeprefix("/v1"), body,
+                                             {"Content-Type": "application/json",
+                                              "X-Cassette-Name": self.headers["X-Cassette-Name"]})
+            urllib.request.urlopen(request, timeout=10).read()
+        print("Traceback (most recent call last):", file=sys.stderr, flush=True)
+        print("ModuleNotFoundError: No module named 'anthropic'", file=sys.stderr, flush=True)
+        self.send_response(500)
+        self.send_header("Content-Length", "21")
+        self.end_headers()
+        self.wfile.write(b"Internal Server Error")
+
+    def log_message(self, *args):
+        pass
+
+
+print("gateway: listening", flush=True)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+'''
+
+
+@pytest.mark.parametrize("calls_upstream", [False, True])
+def test_a_gateway_error_quotes_the_gateways_own_output_since_the_cassette_was_sent(tmp_path: Path,
+                                                                                    calls_upstream: bool):
+    """The 500's cause is in the gateway's output, not its reply: quoted in -v, JSON and HTML; the upstream hint
+    only when the fake server really received nothing for the cassette."""
+    script = tmp_path / "failing_gateway.py"
+    script.write_text(FAILING_GATEWAY)
+    command = f"{{python}} {shlex.quote(str(script))} {{port}}" + (" --call-upstream" if calls_upstream else "")
+    status, out, err = conform("--gateway-cmd", command, "-k", "chat-basic and not azure", "-v",
+                               "--json", str(tmp_path / "card.json"), "--html", str(tmp_path / "card.html"))
+    assert status == 1, out + err
+    detail = json.loads((tmp_path / "card.json").read_text())["cassettes"][0]["detail"]
+    assert detail.startswith("the gateway answered 500, the cassette recorded 200; its body: Internal Server Error")
+    assert ("\n  the gateway's output since this cassette was sent (last 2 lines):\n    | Traceback (most recent call "
+            "last):\n    | ModuleNotFoundError: No module named 'anthropic'") in detail, detail
+    assert "gateway: listening" not in detail, detail  # printed before the cassette was sent
+    assert "ModuleNotFoundError: No module named 'anthropic'" in out, out
+    assert "No module named &#x27;anthropic&#x27;" in (tmp_path / "card.html").read_text()
+    hint = "the fake OpenAI server received no request for this cassette: did it fail before calling it"
+    assert (hint in detail) is not calls_upstream, detail
+
+
+def test_a_gateway_that_dies_on_a_request_is_exit_2_quoting_its_output(tmp_path: Path):
+    """Not a refused connection blamed on the gateway's URL: conform names the exit and quotes the output."""
+    script = tmp_path / "failing_gateway.py"
+    script.write_text(FAILING_GATEWAY)
+    status, out, err = conform("--gateway-cmd", f"{{python}} {shlex.quote(str(script))} {{port}} --die",
+                               "-k", "chat-basic and not azure")
+    assert status == 2, out + err
+    assert "the gateway exited with status 5" in err and "gateway: out of memory" in err, err

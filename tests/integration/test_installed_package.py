@@ -197,7 +197,7 @@ def test_the_wheel_installs_only_testopeninference_with_all_its_data(distributio
     assert any(name.startswith("testopeninference/cassettes/testdata/") and name.endswith(".wav") for name in names)
     for name in ("spans/manifest.yaml", "proxy/requirements.txt", "proxy/Dockerfile", "proxy/openai_proxy.py",
                  "py.typed", "recorder/__init__.py", "recorder/backends/local.py", "cli.py", "pytest_plugin.py",
-                 "conform/command.py", "conform/reports/html.py"):
+                 "conform/command.py", "conform/gateway_output.py", "conform/reports/html.py"):
         assert f"testopeninference/{name}" in names, name
     assert "Name: testopeninference" in metadata and "Description-Content-Type: text/markdown" in metadata
     assert "testopeninference = testopeninference.cli:main" in entry_points

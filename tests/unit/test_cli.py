@@ -301,8 +301,10 @@ def test_send_prints_status_trace_and_reply_and_exits_1_when_the_status_is_not_t
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     code, _, err = run("send", "chat-basic", "--gateway", closed)
     assert code == 1
-    assert err.startswith(f"Error: cassette chat-basic: POST {closed}/v1/chat/completions failed (ConnectError")
-    assert err.rstrip().endswith(f"is the gateway running at {closed}, and does it answer within 30 s?")
+    assert err.startswith(f"Error: cassette chat-basic: POST {closed}/v1/chat/completions: the connection to {closed} "
+                          "was refused (ConnectError")
+    assert err.rstrip().endswith(f"is the gateway running, and listening at {closed}?")
+    assert "within" not in err  # a refusal is immediate: no timeout to blame
     code, _, err = run("send", "chat-basic", "--gateway", closed, "--header", "no colon")
     assert (code, err) == (1, "Error: --header 'no colon' is not 'NAME: VALUE'; write e.g. --header 'X-Tenant: blue'.\n")
 
@@ -374,3 +376,23 @@ def test_serve_prints_each_refusal_as_it_happens_and_where_tolerated_keys_came_f
     assert "refused POST /v1/chat/completions -> 409 (cassette chat-basic)" in text, text
     assert ("tolerated body keys stream   ([tool.testopeninference] ignore-body-keys); user   (--ignore-body-key)"
             in text.splitlines()), text
+
+
+def test_show_says_whether_the_golden_is_present_or_stale_and_why(tmp_path: Path):
+    from tests.helpers import SPANS
+
+    code, out, _ = run("show", "chat-basic")
+    assert code == 0
+    line = out.splitlines()[3]
+    assert line.startswith("golden  present  ") and line.endswith("chat-basic.json (package)"), out
+    cassettes, spans = tmp_path / "cassettes", tmp_path / "spans"
+    cassettes.mkdir()
+    spans.mkdir()
+    (cassettes / "chat-basic.yaml").write_text((CASSETTES / "chat-basic.yaml").read_text() + "# edited\n")
+    for name in ("chat-basic.json", "manifest.yaml"):
+        (spans / name).write_bytes((SPANS / name).read_bytes())
+    code, out, _ = run("show", "--cassettes-dir", str(cassettes), "--spans-dir", str(spans), "chat-basic")
+    assert code == 0
+    line = out.splitlines()[3]
+    assert line.startswith(f"golden  stale  {spans / 'chat-basic.json'} (project): "), line
+    assert "cassette" in line, line

@@ -151,3 +151,60 @@ def test_baseline_entries_without_a_reason_or_for_cassettes_not_scored_are_repor
     assert "baseline entries for chat-basc (line 7) name no cassette: unknown cassette 'chat-basc'" in text, text
     assert "Did you mean: chat-basic" in text, text
     assert "baseline entries for chat-tools (line 9) not used: the cassette was not scored\n" in text, text
+
+
+def test_a_gateway_url_that_refuses_connections_exits_2_saying_refused_not_a_timeout():
+    status, err = conform("-k", "chat-basic and not azure")
+    assert status == 2, err
+    assert err.startswith("Error: cassette chat-basic: POST http://127.0.0.1:9/v1/chat/completions: the connection to "
+                          "http://127.0.0.1:9 was refused (ConnectError"), err
+    assert err.rstrip().endswith("is the gateway running, and listening at http://127.0.0.1:9?"), err
+    assert "within" not in err, err
+
+
+@pytest.mark.parametrize("content", [b"version: 2\ninteractions:\n  - [\n", b"\xff\xfe not utf-8\n"])
+def test_a_broken_cassette_file_exits_2_not_1(tmp_path: Path, content: bytes):
+    """1 means a cassette does not match; a file conform cannot read is a setup failure."""
+    from tests.helpers import CASSETTES, SPANS
+
+    cassettes = tmp_path / "cassettes"
+    cassettes.mkdir()
+    (cassettes / "chat-basic.yaml").write_bytes((CASSETTES / "chat-basic.yaml").read_bytes())
+    (cassettes / "chat-broken.yaml").write_bytes(content)
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["conform", "--cassettes-dir", str(cassettes), "--spans-dir", str(SPANS), "--gateway-url",
+                   "http://127.0.0.1:9", "--no-wait"], out, err)
+    assert status == 2, err.getvalue()
+    assert err.getvalue().startswith(f"Error: {cassettes / 'chat-broken.yaml'}"), err.getvalue()
+
+
+def test_conform_help_documents_each_exit_status(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit):
+        main(["conform", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 every cassette matches" in text
+    assert "1 a cassette does not match (or is not covered by the baseline)" in text
+    assert "2 conform could not score: a usage error, an unreadable or broken cassette, golden or baseline" in text
+
+
+def test_gateway_output_since_a_mark_is_only_what_came_after_it_and_bounded():
+    from testopeninference.conform.gateway_output import GatewayOutput
+
+    output = GatewayOutput(kept=5)
+    output.append("started")
+    mark = output.mark()
+    assert output.since(mark) == []
+    for number in range(7):
+        output.append(f"line {number}")
+    assert output.since(mark) == [f"line {number}" for number in range(2, 7)]  # only the kept ones
+    assert output.since(mark, limit=2) == ["line 5", "line 6"]
+    assert output.since(output.mark() - 1) == ["line 6"]
+
+
+def test_a_command_pasted_over_several_lines_is_joined_as_a_shell_joins_it():
+    """Inside ``--gateway-cmd '...'`` the shell keeps each backslash-newline; conform drops it (an escaped
+    backslash before a newline stays a backslash)."""
+    values = {"port": "8080", "python": "/usr/bin/python3"}
+    assert fill_command("env A=1 \\\n    B=2 {python} gw.py \\\r\n  --port {port}", values) == [
+        "env", "A=1", "B=2", "/usr/bin/python3", "gw.py", "--port", "8080"]
+    assert fill_command("echo a\\\\\nb", values) == ["echo", "a\\", "b"]
