@@ -45,7 +45,7 @@ from testopeninference.goldens import use_recording_service
 from testopeninference.recorder.shared_recording import RecordingService
 from testopeninference.kit import FakeOpenAI, OTLPCollector
 from testopeninference.span_selection import SpanPick, on_pick
-from testopeninference.status import golden_statuses
+from testopeninference.status import BROKEN, golden_statuses
 
 RECORD_CHOICES = ("missing", "all")
 IGNORE_BODY_KEYS_INI = "testopeninference_ignore_body_keys"
@@ -104,9 +104,12 @@ class GoldenSession:
         close_recorders()
         self._stop_defaults()
         try:
-            self.stale = [f"{s.cassette} ({s.reason})" for s in golden_statuses(self.settings) if s.state == "stale"]
+            statuses = golden_statuses(self.settings)
         except Exception as error:  # never fail a run over the warning itself
             self.check_error = str(error)
+            return exitstatus
+        self.stale = [f"{s.cassette} ({s.reason})" for s in statuses if s.state == "stale"]
+        self.check_error = "\n  ".join(s.reason for s in statuses if s.state == BROKEN)  # noted, as before
         return exitstatus
 
 
