@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import threading
 import weakref
+from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
 
 import pluggy
@@ -140,6 +141,8 @@ _FAKE_OPENAI = pytest.StashKey[FakeOpenAI]()
 _SERVICE = pytest.StashKey[RecordingService]()
 SERVICE_INPUT = "testopeninference_recording_service"
 """The key of ``workerinput`` that gives pytest-xdist workers the run's recording service."""
+WORKER_OUTPUT = "testopeninference_summary"
+"""The key of ``workeroutput`` by which a pytest-xdist worker hands its closing summary to the controller."""
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -223,6 +226,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     picks = session.config.stash.get(_PICKS, None)
     if picks is not None:
         picks.stop()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its summary is printed by the controller
+        workeroutput[WORKER_OUTPUT] = _worker_summary(session.config)
+
+
+def _worker_summary(config: pytest.Config) -> dict[str, list[Any]]:
+    """What a worker's closing lines would say, as plain values execnet can send: goldens recorded, keys tolerated."""
+    golden = config.stash.get(_SESSION, None)
+    recorded = [[str(r.cassette), str(r.path), r.recorded, r.seconds] for r in golden.recorded] if golden else []
+    return {"recorded": recorded, "tolerated": _tolerated(config)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:  # an xdist WorkerController (xdist is optional)
+    """In the xdist controller: gather each worker's summary, so the closing lines are printed once, here."""
+    summary = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+    golden = node.config.stash.get(_SESSION, None)
+    if not summary or golden is None:
+        return
+    golden.recorded.extend(RecordResult(name, Path(path), recorded, seconds)
+                           for name, path, recorded, seconds in summary["recorded"])
+    node.config.stash.setdefault(_TOLERATED, {}).update(dict.fromkeys(summary["tolerated"]))
+
+
+def _tolerated(config: pytest.Config) -> list[str]:
+    """The body keys tolerated in this process: the plugin's fake server's, and those of every one a test used."""
+    fake = config.stash.get(_FAKE_OPENAI, None)
+    return list(dict.fromkeys([*(fake.ignore_body_keys if fake is not None else ()), *config.stash.get(_TOLERATED, {})]))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -277,10 +308,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         for line in golden.stale:
             terminalreporter.line(f"  {line}")
         terminalreporter.line(f"Re-record them with: {record_command('NAME ...')}")
-    fake = config.stash.get(_FAKE_OPENAI, None)
-    tolerated = [*(fake.ignore_body_keys if fake is not None else ()), *config.stash.get(_TOLERATED, {})]
+    tolerated = _tolerated(config)
     if tolerated:
-        keys = ", ".join(dict.fromkeys(tolerated))
+        keys = ", ".join(tolerated)
         terminalreporter.write_line(f"testopeninference: request body keys the fake OpenAI server tolerated: {keys}")
     if golden and golden.check_error:
         terminalreporter.section("testopeninference: could not check goldens for staleness", yellow=True)
