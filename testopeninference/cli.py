@@ -237,7 +237,7 @@ def _broken_cassettes(library: CassetteLibrary, names: list[str], given: list[st
     broken = {}
     for name in names:
         try:
-            library.load(name)
+            endpoint_of(library.load(name))
         except InvalidCassetteError as error:
             broken[name] = " ".join(str(error).split())
     return broken

@@ -40,13 +40,13 @@ def golden_statuses(settings: Settings, names: list[str] | None = None) -> list[
     for name in names if names is not None else library.names():
         try:
             cassette_path = library.path(name)
-            cassette = library.load(name)
+            endpoint = endpoint_of(library.load(name))
         except InvalidCassetteError as error:
             statuses.append(_broken(library, convention.span_path(settings.spans_dir, name), name, error))
             continue
         location = golden_location(settings, convention, cassette_path)
         path, source = location.path, source_label(location.path)
-        why = convention.why_not_covered(name, endpoint_of(cassette))
+        why = convention.why_not_covered(name, endpoint)
         if why:
             statuses.append(GoldenStatus(name, path, "-", why, source))
             continue

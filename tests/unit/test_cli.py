@@ -379,6 +379,7 @@ def test_serve_prints_each_refusal_as_it_happens_and_where_tolerated_keys_came_f
 BROKEN_CASSETTES = {
     "chat-broken": b"version: 2\ninteractions:\n  - request:\n      method: POST\n    bad: [\n",
     "chat-latin": b"version: 2\ndescription: caf\xe9\n",
+    "chat-nowhere": (CASSETTES / "chat-basic.yaml").read_bytes().replace(b"/v1/chat/completions", b"/v1/nowhere"),
 }
 
 
@@ -397,8 +398,8 @@ def test_list_marks_each_broken_cassette_with_its_error_lists_every_other_and_ex
     assert code == 1 and not err, err
     lines = out.splitlines()
     rows = {line.split()[0]: line.split()[1:4] for line in lines[1:] if not line.startswith(" ")}
-    assert len(rows) == len(list(CASSETTES.glob("*.yaml"))) + 2  # every good cassette is listed too
-    assert rows["chat-broken"] == ["?", "broken", "project"] and rows["chat-latin"] == ["?", "broken", "project"]
+    assert len(rows) == len(list(CASSETTES.glob("*.yaml"))) + 3  # every good cassette is listed too
+    assert [rows[name] for name in BROKEN_CASSETTES] == [["?", "broken", "project"]] * 3
     index = next(i for i, line in enumerate(lines) if line.startswith("chat-broken "))
     assert lines[index + 1].strip() == (f"({tmp_path / 'cassettes' / 'chat-broken.yaml'}:6: malformed cassette YAML "
                                         "(did not find expected node content); fix or delete the file.)")
@@ -413,9 +414,10 @@ def test_record_all_goes_past_a_broken_cassette_reports_it_failed_and_exits_1(tm
     assert code == 1 and not err, err
     lines = out.splitlines()
     assert "present   chat-basic" in lines  # every other cassette was looked at (their goldens are packaged)
-    assert lines[-3].startswith(f"failed    chat-broken: {tmp_path / 'cassettes' / 'chat-broken.yaml'}:6: malformed")
-    assert lines[-2].startswith("failed    chat-latin: ") and "not UTF-8" in lines[-2]
-    assert ", 2 failed (broken cassettes), " in lines[-1]
+    assert lines[-4].startswith(f"failed    chat-broken: {tmp_path / 'cassettes' / 'chat-broken.yaml'}:6: malformed")
+    assert lines[-3].startswith("failed    chat-latin: ") and "not UTF-8" in lines[-3]
+    assert lines[-2].startswith("failed    chat-nowhere: ") and "no known endpoint" in lines[-2]
+    assert ", 3 failed (broken cassettes), " in lines[-1]
     code, out, err = run("record", *_with_broken_cassettes(tmp_path / "again"), "chat-basic")
     assert (code, out.splitlines()[0], err) == (0, "present   chat-basic", "")  # a named cassette: only it is read
 
