@@ -86,7 +86,8 @@ def _make(directory: Path, requirements: Path, progress: Progress, purpose: str)
         create = [sys.executable, "-m", "venv", str(directory)]
         install = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
                    "-r", str(requirements)]
-    progress(f"creating the {purpose}'s environment (once) in {directory} with {'uv' if uv else 'venv and pip'}")
+    progress(f"making the {purpose}'s environment (once) in {directory} with {'uv' if uv else 'venv and pip'}: "
+             "creating the virtualenv")
     _run(create, log, directory, purpose)
     progress(f"installing {len(read_pins(requirements))} pinned packages (the output goes to {log})")
     _run(install, log, directory, purpose)

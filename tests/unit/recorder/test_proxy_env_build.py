@@ -31,7 +31,8 @@ def test_a_build_prints_one_line_per_step_and_keeps_pips_output_in_a_log(tmp_pat
     assert python.is_file()
     directory = tmp_path / "cache" / environment_key(requirements)
     log = build_log(directory)
-    assert lines[:2] == [f"creating the proxy's environment (once) in {directory} with venv and pip",
+    assert lines[:2] == [f"making the proxy's environment (once) in {directory} with venv and pip: creating the "
+                         "virtualenv",
                          f"installing 1 pinned packages (the output goes to {log})"]
     assert len(lines) == 3 and lines[2].startswith("the proxy's environment is ready, done in ")
     assert "Requirement already satisfied: pip" in log.read_text(encoding="utf-8")
