@@ -253,7 +253,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:  # an xdist WorkerCon
 def _tolerated(config: pytest.Config) -> list[str]:
     """The body keys tolerated in this process: the plugin's fake server's, and those of every one a test used."""
     fake = config.stash.get(_FAKE_OPENAI, None)
-    return list(dict.fromkeys([*(fake.ignore_body_keys if fake is not None else ()), *config.stash.get(_TOLERATED, {})]))
+    own = fake.ignore_body_keys if fake is not None else ()
+    return list(dict.fromkeys([*own, *config.stash.get(_TOLERATED, {})]))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -88,8 +88,10 @@ def test_a_broken_cassette_is_only_noted_at_the_end(pytester: pytest.Pytester, s
     pytester.makepyfile(GOLDEN_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*testopeninference: could not check goldens for staleness*",
-                                 f"  {cassettes / 'chat-broken.yaml'}:3: malformed cassette YAML (*); fix or delete the file."])
+    result.stdout.fnmatch_lines([
+        "*testopeninference: could not check goldens for staleness*",
+        f"  {cassettes / 'chat-broken.yaml'}:3: malformed cassette YAML (*); fix or delete the file.",
+    ])
 
 
 def test_fixtures_serve_and_collect(pytester: pytest.Pytester, spans_dir: Path):
