@@ -296,7 +296,7 @@ class CassetteReplayer:
 
     def _no_match(self, request: IncomingRequest, compared: list[tuple[str, Cassette, MatchResult]]) -> ReplayResponse:
         message = (
-            f"no {CASSETTE_HEADER} header and no cassette in {self.library.directory} matches "
+            f"no {CASSETTE_HEADER} header and no cassette in {' or '.join(map(str, self.library.directories))} matches "
             f"{request.method} {request.path}."
         )
         closest = min(compared, key=lambda item: _distance(item[2]), default=None)

@@ -26,7 +26,7 @@ class CatalogueEntry:
 
 def cassette_catalogue(cassettes_dir: Path | None = None) -> list[CatalogueEntry]:
     """Every cassette with its endpoint and one-line description, sorted by name."""
-    library = CassetteLibrary(cassettes_dir) if cassettes_dir else cassette_library(Settings.from_env())
+    library = _library(cassettes_dir)
     entries = []
     for name in library.names():
         cassette = library.load(name)
@@ -43,8 +43,14 @@ def cassettes_by_endpoint(cassettes_dir: Path | None = None) -> dict[Endpoint, l
 
 
 def list_cassettes(endpoint: Endpoint | str | None = None, cassettes_dir: Path | None = None) -> list[str]:
-    """Cassette names, all of them or those of one endpoint."""
-    grouped = cassettes_by_endpoint(cassettes_dir)
+    """Cassette names, all of them or those of one endpoint.
+
+    All of them are the file names, none parsed: a broken cassette is listed too, so that a test
+    parametrized over them fails for that cassette only (with its error), not at collection."""
     if endpoint is None:
-        return sorted(name for names in grouped.values() for name in names)
-    return grouped[Endpoint(endpoint)]
+        return _library(cassettes_dir).names()
+    return cassettes_by_endpoint(cassettes_dir)[Endpoint(endpoint)]
+
+
+def _library(cassettes_dir: Path | None) -> CassetteLibrary:
+    return CassetteLibrary(cassettes_dir) if cassettes_dir else cassette_library(Settings.from_env())

@@ -1,9 +1,10 @@
 """The ``testopeninference`` command: record, inspect and compare golden spans.
 
 Our errors print ``Error: <message>`` and exit 1; a difference found by
-``diff`` (or ``conform``) exits 1 too; usage errors exit 2 (argparse), and so
-does every error of ``conform`` (a bad option value, a broken cassette, a
-gateway that never gets ready): its 1 always means a cassette failed.
+``diff`` (or ``conform``) exits 1 too, and so do ``list`` and ``record`` after
+reporting a broken cassette (the others are listed or recorded); usage errors exit 2 (argparse),
+and so does every error of ``conform`` (a bad option value, a broken cassette, a gateway that
+never gets ready): its 1 always means a cassette failed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import replace
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TextIO
 
 from testopeninference.recorder import layers
 from testopeninference.recorder.backends.early import EarlyProxy, start_early
@@ -30,7 +31,7 @@ from testopeninference.recorder.signals import interrupt_on_termination
 from testopeninference.recorder.endpoints import endpoint_of
 from testopeninference.conform.command import SETUP_FAILED as CONFORM_SETUP_FAILED
 from testopeninference.conform.command import add_arguments as add_conform_arguments, run_conform
-from testopeninference.errors import ConfigurationError, TestOpenInferenceError
+from testopeninference.errors import ConfigurationError, InvalidCassetteError, TestOpenInferenceError
 
 # What only some commands need is imported in them: ``record`` starts its proxy before the recorder's modules load.
 if TYPE_CHECKING:
@@ -39,9 +40,11 @@ if TYPE_CHECKING:
 
     from testopeninference.recorder.cassette import CassetteLibrary
     from testopeninference.recorder.collector import InMemoryOTLPCollector
+    from testopeninference.recorder.conventions import Convention
     from testopeninference.recorder.fake_openai import CassetteReplayer
     from testopeninference.recorder.session import SpanRecorder
     from testopeninference.recorder.span_saver import SpanSaver
+    from testopeninference.status import GoldenStatus
 
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers() gives
 Command = Callable[[argparse.Namespace, TextIO], int]
@@ -184,7 +187,8 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
     (this run waited on its lock and found it there), what was already present and what is not covered.
 
     The proxy starts first, when anything may need recording, and imports while the cassettes are loaded and
-    checked; then ``record_concurrency`` cassettes are in flight at once, each line printed as one finishes."""
+    checked; then ``record_concurrency`` cassettes are in flight at once, each line printed as one finishes.
+    A broken cassette is reported as failed (the others are recorded) and makes the exit status 1."""
     started = time.monotonic()
     settings = _settings(args)
     if args.concurrency is not None:
@@ -198,8 +202,8 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
         if _may_record(settings, library, names, args.force):
             early = start_early(settings)  # the proxy imports while the recorder's modules load
             recorder = stack.enter_context(_recorder(settings, early))
-        for name in names:
-            library.load(name)  # fail on an unknown or broken cassette before recording anything
+        broken = _broken_cassettes(library, names, args.names)
+        names = [name for name in names if name not in broken]
         uncovered = {n: convention.why_not_covered(n, endpoint_of(library.load(n))) for n in names}
         todo = [n for n in names if not uncovered[n] and (args.force or not _golden_exists(settings, library, n))]
         for name in names:
@@ -210,14 +214,34 @@ def _record(args: argparse.Namespace, out: TextIO) -> int:
         if todo and recorder is None:  # a golden removed since the first look
             recorder = stack.enter_context(_recorder(settings))
         written = _record_all(recorder, todo, args.force, out) if recorder is not None and todo else 0
-    elapsed = time.monotonic() - started
+    for name, why in broken.items():  # last, beside the summary, where they are seen
+        print(f"failed    {name}: {why}", file=out)
     skipped = sum(1 for why in uncovered.values() if why)
+    summary = _record_summary(written, len(todo), len(names) - len(todo) - skipped, skipped, convention.name)
+    summary += f", {len(broken)} failed (broken cassettes)" if broken else ""
+    print(f"{summary}, {time.monotonic() - started:.2f} s in total", file=out)
+    return 1 if broken else 0
+
+
+def _record_summary(written: int, todo: int, present: int, skipped: int, convention: str) -> str:
     summary = f"{written} recorded"
-    summary += f", {len(todo) - written} written by another process" if len(todo) > written else ""
-    summary += f", {len(names) - len(todo) - skipped} present"
-    summary += f", {skipped} not covered by {convention.name}" if skipped else ""
-    print(f"{summary}, {elapsed:.2f} s in total", file=out)
-    return 0
+    summary += f", {todo - written} written by another process" if todo > written else ""
+    summary += f", {present} present"
+    return summary + (f", {skipped} not covered by {convention}" if skipped else "")
+
+
+def _broken_cassettes(library: CassetteLibrary, names: list[str], given: list[str]) -> dict[str, str]:
+    """The cassettes of ``names`` that cannot be read, each with its error on one line; a ``given`` name
+    that is invalid or unknown raises, before anything is recorded."""
+    for name in given:
+        library.path(name)
+    broken = {}
+    for name in names:
+        try:
+            endpoint_of(library.load(name))
+        except InvalidCassetteError as error:
+            broken[name] = " ".join(str(error).split())
+    return broken
 
 
 def _recorder(settings: Settings, early: EarlyProxy | None = None) -> SpanRecorder:
@@ -243,9 +267,17 @@ def _may_record(settings: Settings, library: CassetteLibrary, names: list[str], 
             return True
         convention = get_convention(settings.convention)
         missing = [name for name in names if not _golden_exists(settings, library, name)]
-        return any(not convention.why_not_covered(name, endpoint_of(library.load(name))) for name in missing)
+        return any(_covered(convention, library, name) for name in missing)
     except TestOpenInferenceError:
-        return False  # a broken cassette: checking them all says which
+        return False  # an invalid name: checking them all says which
+
+
+def _covered(convention: Convention, library: CassetteLibrary, name: str) -> bool:
+    """Whether the convention has a golden for the cassette (a broken one has none to record)."""
+    try:
+        return not convention.why_not_covered(name, endpoint_of(library.load(name)))
+    except InvalidCassetteError:
+        return False
 
 
 def _golden_exists(settings: Settings, library: CassetteLibrary, name: str) -> bool:
@@ -294,35 +326,54 @@ def _new(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:
-    from testopeninference.status import golden_statuses
+    from testopeninference.status import BROKEN, golden_statuses
 
     settings = _settings(args)
     if args.coverage:
         return _coverage(settings, out)
     library = cassette_library(settings)
-    print(f"{'CASSETTE':36} {'ENDPOINT':13} {'GOLDEN':8} {'FROM':8} DESCRIPTION", file=out)
-    for status in golden_statuses(settings):
-        cassette = library.load(status.cassette)
-        line = (f"{status.cassette:36} {endpoint_of(cassette).value:13} {status.state:8} {status.source:8} "
-                f"{cassette.description}")
+    statuses = golden_statuses(settings)
+    width = _name_width(status.cassette for status in statuses)
+    print(f"{'CASSETTE':{width}} {'ENDPOINT':13} {'GOLDEN':8} {'FROM':8} DESCRIPTION", file=out)
+    for status in statuses:
+        cassette = library.load(status.cassette) if status.state != BROKEN else None
+        endpoint, description = (endpoint_of(cassette).value, cassette.description) if cassette else ("?", "")
+        line = f"{status.cassette:{width}} {endpoint:13} {status.state:8} {status.source:8} {description}"
         print(line.rstrip(), file=out)
         if status.reason:
-            print(f"{'':36} {'':13} ({status.reason})", file=out)
-    return 0
+            print(f"{'':{width}} {'':13} ({status.reason})", file=out)
+    return _broken_status(statuses)
+
+
+def _name_width(names: Iterable[str]) -> int:
+    """The cassette column's width: the longest name's (at least the 36 of the usual names), so columns align."""
+    return max([36, *(len(name) for name in names)])
+
+
+def _broken_status(statuses: Sequence[GoldenStatus]) -> int:
+    """1 when a cassette is broken (after every other one was listed), so CI notices; else 0."""
+    from testopeninference.status import BROKEN
+
+    return 1 if any(status.state == BROKEN for status in statuses) else 0
 
 
 def _coverage(settings: Settings, out: TextIO) -> int:
-    """One row per cassette, one column per convention."""
-    from testopeninference.status import golden_statuses
+    """One row per cassette, one column per convention; a broken cassette's error after the table."""
+    from testopeninference.status import BROKEN, golden_statuses
 
-    columns = {name: {s.cassette: s.state for s in golden_statuses(replace(settings, convention=name))}
-               for name in CONVENTIONS}
+    statuses = {name: golden_statuses(replace(settings, convention=name)) for name in CONVENTIONS}
+    columns = {name: {s.cassette: s.state for s in found} for name, found in statuses.items()}
     widths = {name: max(len(name), 8) for name in CONVENTIONS}
-    print(f"{'cassette':36} " + " ".join(f"{name:{widths[name]}}" for name in CONVENTIONS), file=out)
-    for cassette in cassette_library(settings).names():
+    names = cassette_library(settings).names()
+    width = _name_width(names)
+    print(f"{'cassette':{width}} " + " ".join(f"{name:{widths[name]}}" for name in CONVENTIONS), file=out)
+    for cassette in names:
         cells = [f"{columns[name][cassette]:{widths[name]}}" for name in CONVENTIONS]
-        print(f"{cassette:36} " + " ".join(cells).rstrip(), file=out)
-    return 0
+        print(f"{cassette:{width}} " + " ".join(cells).rstrip(), file=out)
+    broken = [s for s in statuses[settings.convention] if s.state == BROKEN]
+    for status in broken:
+        print(f"{status.cassette}: {status.reason}", file=out)
+    return _broken_status(broken)
 
 
 def _show(args: argparse.Namespace, out: TextIO) -> int:

@@ -25,6 +25,7 @@ import dataclasses
 import sys
 import threading
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
 import pluggy
@@ -116,12 +117,15 @@ class GoldenSession:
         self._stop_defaults()
         if not self.check_staleness:
             return exitstatus
-        from testopeninference.status import golden_statuses
+        from testopeninference.status import BROKEN, golden_statuses
 
         try:
-            self.stale = [f"{s.cassette} ({s.reason})" for s in golden_statuses(self.settings) if s.state == "stale"]
+            statuses = golden_statuses(self.settings)
         except Exception as error:  # never fail a run over the warning itself
             self.check_error = str(error)
+            return exitstatus
+        self.stale = [f"{s.cassette} ({s.reason})" for s in statuses if s.state == "stale"]
+        self.check_error = "\n  ".join(s.reason for s in statuses if s.state == BROKEN)  # noted, as before
         return exitstatus
 
 
@@ -152,6 +156,8 @@ _FAKE_OPENAI = pytest.StashKey["FakeOpenAI"]()
 _SERVICE = pytest.StashKey["RecordingService"]()
 SERVICE_INPUT = "testopeninference_recording_service"
 """The key of ``workerinput`` that gives pytest-xdist workers the run's recording service."""
+WORKER_OUTPUT = "testopeninference_summary"
+"""The key of ``workeroutput`` by which a pytest-xdist worker hands its closing summary to the controller."""
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -252,6 +258,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     picks = session.config.stash.get(_PICKS, None)
     if picks is not None:
         picks.stop()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its summary is printed by the controller
+        workeroutput[WORKER_OUTPUT] = _worker_summary(session.config)
+
+
+def _worker_summary(config: pytest.Config) -> dict[str, list[Any]]:
+    """What a worker's closing lines would say, as plain values execnet can send: goldens recorded, keys tolerated."""
+    golden = config.stash.get(_SESSION, None)
+    recorded = [[str(r.cassette), str(r.path), r.recorded, r.seconds] for r in golden.recorded] if golden else []
+    return {"recorded": recorded, "tolerated": _tolerated(config)}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:  # an xdist WorkerController (xdist is optional)
+    """In the xdist controller: gather each worker's summary, so the closing lines are printed once, here."""
+    summary = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+    golden = node.config.stash.get(_SESSION, None)
+    if not summary or golden is None:
+        return
+    from testopeninference.recorder.session import RecordResult
+
+    golden.recorded.extend(RecordResult(name, Path(path), recorded, seconds)
+                           for name, path, recorded, seconds in summary["recorded"])
+    node.config.stash.setdefault(_TOLERATED, {}).update(dict.fromkeys(summary["tolerated"]))
+
+
+def _tolerated(config: pytest.Config) -> list[str]:
+    """The body keys tolerated in this process: the plugin's fake server's, and those of every one a test used."""
+    fake = config.stash.get(_FAKE_OPENAI, None)
+    own = fake.ignore_body_keys if fake is not None else ()
+    return list(dict.fromkeys([*own, *config.stash.get(_TOLERATED, {})]))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -306,10 +343,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         for line in golden.stale:
             terminalreporter.line(f"  {line}")
         terminalreporter.line(f"Re-record them with: {record_command('NAME ...')}")
-    fake = config.stash.get(_FAKE_OPENAI, None)
-    tolerated = [*(fake.ignore_body_keys if fake is not None else ()), *config.stash.get(_TOLERATED, {})]
+    tolerated = _tolerated(config)
     if tolerated:
-        keys = ", ".join(dict.fromkeys(tolerated))
+        keys = ", ".join(tolerated)
         terminalreporter.write_line(f"testopeninference: request body keys the fake OpenAI server tolerated: {keys}")
     if golden and golden.check_error:
         terminalreporter.section("testopeninference: could not check goldens for staleness", yellow=True)

@@ -37,7 +37,7 @@ from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.endpoints import endpoint_of
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.layers import cassette_library
-from testopeninference.status import golden_statuses
+from testopeninference.status import BROKEN, golden_statuses
 
 _SHOWN_BODY = 2000  # characters of a gateway's error body quoted
 
@@ -57,11 +57,14 @@ class ConformOptions:
 
 
 def chosen_cassettes(settings: Settings, expression: str = "") -> list[tuple[str, str]]:
-    """(name, endpoint) of the cassettes the convention has a golden for, narrowed by a ``-k`` expression."""
+    """(name, endpoint) of the cassettes the convention has a golden for, narrowed by a ``-k`` expression; a
+    chosen cassette that cannot be read is its error, one that is not chosen is no concern."""
     wanted = parse_selection(expression)
     library = cassette_library(settings)
     chosen = []
     for status in golden_statuses(settings):
+        if status.state == BROKEN and wanted(status.cassette, ""):  # chosen by name, its endpoint unknown
+            endpoint_of(library.load(status.cassette))  # its own error, file and line: the run stops (exit 2)
         if status.state not in ("present", "stale"):
             continue
         endpoint = endpoint_of(library.load(status.cassette)).value

@@ -96,8 +96,11 @@ def test_a_bad_cassette_is_one_typed_error_from_the_api_and_the_cli(dirs, bad: s
     with pytest.raises(InvalidCassetteError, match="chat-basic.yaml"):
         get_span("chat-basic", cassettes_dir=cassettes, spans_dir=spans, record=False)
     dirs_args = ("--cassettes-dir", str(cassettes), "--spans-dir", str(spans))
-    for command in (("show", "chat-basic"), ("list",), ("record", "chat-basic")):
-        assert_one_error_line(*cli(*command, *dirs_args)[::2], "chat-basic.yaml")
+    assert_one_error_line(*cli("show", "chat-basic", *dirs_args)[::2], "chat-basic.yaml")
+    for command, marked in ((("list",), "broken"), (("record", "chat-basic"), "failed    chat-basic: ")):
+        code, out, err = cli(*command, *dirs_args)  # the others go on; the broken one is marked, then exit 1
+        assert code == 1 and not err, err
+        assert marked in out and "chat-basic.yaml" in out, out
 
 
 def test_a_name_too_long_is_refused_up_front(dirs):

@@ -77,6 +77,23 @@ def test_stale_goldens_are_reported_at_the_end(pytester: pytest.Pytester, spans_
     ])
 
 
+def test_a_broken_cassette_is_only_noted_at_the_end(pytester: pytest.Pytester, spans_dir: Path, tmp_path: Path,
+                                                   monkeypatch):
+    cassettes = tmp_path / "cassettes"
+    cassettes.mkdir()
+    (cassettes / "chat-broken.yaml").write_text("version: 2\ninteractions: [\n")
+    shutil.copy(CASSETTES / "embeddings-basic.yaml", cassettes)
+    monkeypatch.setenv("TESTOPENINFERENCE_CASSETTES_DIR", str(cassettes))
+    shutil.copy(SPANS / "embeddings-basic.json", spans_dir)
+    pytester.makepyfile(GOLDEN_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "*testopeninference: could not check goldens for staleness*",
+        f"  {cassettes / 'chat-broken.yaml'}:3: malformed cassette YAML (*); fix or delete the file.",
+    ])
+
+
 def test_fixtures_serve_and_collect(pytester: pytest.Pytester, spans_dir: Path):
     pytester.makepyfile(
         """

@@ -396,3 +396,60 @@ def test_show_says_whether_the_golden_is_present_or_stale_and_why(tmp_path: Path
     line = out.splitlines()[3]
     assert line.startswith(f"golden  stale  {spans / 'chat-basic.json'} (project): "), line
     assert "cassette" in line, line
+
+
+BROKEN_CASSETTES = {
+    "chat-broken": b"version: 2\ninteractions:\n  - request:\n      method: POST\n    bad: [\n",
+    "chat-latin": b"version: 2\ndescription: caf\xe9\n",
+    "chat-nowhere": (CASSETTES / "chat-basic.yaml").read_bytes().replace(b"/v1/chat/completions", b"/v1/nowhere"),
+}
+
+
+def _with_broken_cassettes(tmp_path: Path) -> tuple[str, ...]:
+    cassettes = tmp_path / "cassettes"
+    cassettes.mkdir(parents=True)
+    for name, content in BROKEN_CASSETTES.items():
+        (cassettes / f"{name}.yaml").write_bytes(content)
+    (tmp_path / "spans").mkdir()
+    return "--cassettes-dir", str(cassettes), "--spans-dir", str(tmp_path / "spans")
+
+
+def test_list_marks_each_broken_cassette_with_its_error_lists_every_other_and_exits_1(tmp_path: Path):
+    dirs = _with_broken_cassettes(tmp_path)
+    code, out, err = run("list", *dirs)
+    assert code == 1 and not err, err
+    lines = out.splitlines()
+    rows = {line.split()[0]: line.split()[1:4] for line in lines[1:] if not line.startswith(" ")}
+    assert len(rows) == len(list(CASSETTES.glob("*.yaml"))) + 3  # every good cassette is listed too
+    assert [rows[name] for name in BROKEN_CASSETTES] == [["?", "broken", "project"]] * 3
+    index = next(i for i, line in enumerate(lines) if line.startswith("chat-broken "))
+    assert lines[index + 1].strip() == (f"({tmp_path / 'cassettes' / 'chat-broken.yaml'}:6: malformed cassette YAML "
+                                        "(did not find expected node content); fix or delete the file.)")
+    index = next(i for i, line in enumerate(lines) if line.startswith("chat-latin "))
+    assert "chat-latin.yaml: not UTF-8 text (byte 27: invalid continuation byte)" in lines[index + 1]
+    code, out, _ = run("list", "--coverage", *dirs)
+    assert code == 1 and "chat-broken: " in out and "chat-basic " in out
+
+
+def test_record_all_goes_past_a_broken_cassette_reports_it_failed_and_exits_1(tmp_path: Path):
+    code, out, err = run("record", *_with_broken_cassettes(tmp_path))
+    assert code == 1 and not err, err
+    lines = out.splitlines()
+    assert "present   chat-basic" in lines  # every other cassette was looked at (their goldens are packaged)
+    assert lines[-4].startswith(f"failed    chat-broken: {tmp_path / 'cassettes' / 'chat-broken.yaml'}:6: malformed")
+    assert lines[-3].startswith("failed    chat-latin: ") and "not UTF-8" in lines[-3]
+    assert lines[-2].startswith("failed    chat-nowhere: ") and "no known endpoint" in lines[-2]
+    assert ", 3 failed (broken cassettes), " in lines[-1]
+    code, out, err = run("record", *_with_broken_cassettes(tmp_path / "again"), "chat-basic")
+    assert (code, out.splitlines()[0], err) == (0, "present   chat-basic", "")  # a named cassette: only it is read
+
+
+def test_list_sizes_the_name_column_to_the_longest_name(tmp_path: Path):
+    (tmp_path / "cassettes").mkdir()
+    long_name = "chat-" + "x" * 45
+    (tmp_path / "cassettes" / f"{long_name}.yaml").write_bytes((CASSETTES / "chat-basic.yaml").read_bytes())
+    code, out, _ = run("list", "--cassettes-dir", str(tmp_path / "cassettes"), "--spans-dir", str(tmp_path / "s"))
+    assert code == 0
+    starts = {line.index(" chat ") for line in out.splitlines()[1:] if " chat " in line}
+    assert starts == {len(long_name)}  # every row's endpoint in one column
+    assert out.splitlines()[0].index("ENDPOINT") == len(long_name) + 1

@@ -37,3 +37,13 @@ def test_a_malformed_selection_is_a_usage_error_saying_where(expression: str, pr
     with pytest.raises(ConformUsageError) as raised:
         parse_selection(expression)
     assert str(raised.value).startswith(f"-k {expression!r}: {problem}; write terms")
+
+
+def test_a_broken_cassette_does_not_stop_choosing_the_others(tmp_path):
+    from testopeninference.conform.run import chosen_cassettes
+    from testopeninference.recorder.config import Settings
+
+    (tmp_path / "cassettes").mkdir()
+    (tmp_path / "cassettes" / "chat-broken.yaml").write_text("version: 2\ninteractions: [\n")
+    settings = Settings.from_env(cassettes_dir=tmp_path / "cassettes", spans_dir=tmp_path / "spans")
+    assert chosen_cassettes(settings, "chat-basic and not azure") == [("chat-basic", "chat")]

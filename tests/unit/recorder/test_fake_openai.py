@@ -75,6 +75,13 @@ def test_400_without_header_and_no_match(replayer):
     assert "Send the header X-Cassette-Name: <cassette name>." in error_message(response)
 
 
+def test_400_without_a_match_names_every_folder_searched_users_first(tmp_path):
+    replayer = CassetteReplayer(CassetteLibrary(tmp_path / "mine", CASSETTES))
+    response = replayer.handle(request_for("chat-basic", body={"model": "nobody-sent-this", "messages": []}))
+    assert error_message(response).startswith(
+        f"no X-Cassette-Name header and no cassette in {tmp_path / 'mine'} or {CASSETTES} matches POST ")
+
+
 def test_409_names_the_cassette_file_and_what_differs(replayer):
     response = replayer.handle(request_for("chat-basic", header="chat-basic", body={"model": "other", "messages": []}))
     assert response.status == 409
