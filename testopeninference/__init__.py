@@ -1,10 +1,12 @@
 """Golden OpenTelemetry spans for AI gateway tests.
 
-    span = get_chat_span("chat-basic")        # the golden Span protobuf
-    assert_span_equal(span, gateway_span)     # lenient, reference-harness rules
+    span = get_span("chat-basic")                          # the golden Span protobuf
+    span = get_span("chat-basic", convention="otel-genai")  # another convention's golden
+    assert_span_equal(span, gateway_span)                   # lenient, reference-harness rules
 
-Layers import one way: this public API imports ``testopeninference.recorder``,
-which imports only ``testopeninference.errors``.
+Every error is a ``TestOpenInferenceError`` saying what, where and what to do. The pytest
+plugin adds fixtures (``fake_openai``, ``otlp_collector``, ``golden_span``) and the
+``testopeninference`` command lists, shows, records, serves and scores (``conform``).
 """
 
 from __future__ import annotations

@@ -520,10 +520,15 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _tolerated_sources(from_project: Sequence[str], from_flags: Sequence[str]) -> str:
-    """The tolerated keys, each group with where it came from."""
-    flagged = [key for key in dict.fromkeys(from_flags) if key not in from_project]
-    groups = [(list(from_project), "[tool.testopeninference] ignore-body-keys"), (flagged, "--ignore-body-key")]
-    return "; ".join(f"{', '.join(keys)}   ({source})" for keys, source in groups if keys) or "none"
+    """The tolerated keys, each with every place it came from (a key given in both is credited to both)."""
+    sources: dict[str, list[str]] = {}
+    for keys, source in ((from_project, "[tool.testopeninference] ignore-body-keys"), (from_flags, "--ignore-body-key")):
+        for key in dict.fromkeys(keys):
+            sources.setdefault(key, []).append(source)
+    groups: dict[str, list[str]] = {}
+    for key, where in sources.items():
+        groups.setdefault(" and ".join(where), []).append(key)
+    return "; ".join(f"{', '.join(keys)}   ({source})" for source, keys in groups.items()) or "none"
 
 
 def _send(args: argparse.Namespace, out: TextIO) -> int:

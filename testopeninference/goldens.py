@@ -73,7 +73,12 @@ def get_span(
     spans_dir: Path | str | None = None,
     record: RecordMode | str | bool | None = None,
 ) -> Span:
-    """The golden span of ``cassette``; arguments override the environment (see ``recorder.config``)."""
+    """The golden span of ``cassette`` (a packaged cassette's, or your own from ``cassettes_dir``).
+
+    Each argument left out comes from the environment (``TESTOPENINFERENCE_CONVENTION``,
+    ``TESTOPENINFERENCE_CASSETTES_DIR``, ``TESTOPENINFERENCE_SPANS_DIR``, ``RECORD_SPANS``), then from
+    ``[tool.testopeninference]`` in the nearest ``pyproject.toml``, then the defaults (the README's settings
+    table). ``record`` (``"missing"``, ``"all"`` or a bool) records the golden first through the proxy."""
     return golden_span(_settings(convention, cassettes_dir, spans_dir, record), cassette)
 
 

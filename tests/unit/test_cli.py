@@ -453,3 +453,11 @@ def test_list_sizes_the_name_column_to_the_longest_name(tmp_path: Path):
     starts = {line.index(" chat ") for line in out.splitlines()[1:] if " chat " in line}
     assert starts == {len(long_name)}  # every row's endpoint in one column
     assert out.splitlines()[0].index("ENDPOINT") == len(long_name) + 1
+
+
+def test_a_tolerated_key_given_in_two_places_is_credited_to_both():
+    from testopeninference.cli import _tolerated_sources
+
+    assert _tolerated_sources(["stream"], ["stream", "user"]) == (
+        "stream   ([tool.testopeninference] ignore-body-keys and --ignore-body-key); user   (--ignore-body-key)")
+    assert _tolerated_sources([], []) == "none"
