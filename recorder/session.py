@@ -35,6 +35,7 @@ from testopeninference.recorder.endpoints import Endpoint, endpoint_of, endpoint
 from testopeninference.recorder.fake_openai import CassetteReplayer, FakeOpenAIServer, ReplayError
 from testopeninference.recorder.live import LiveRecorder
 from testopeninference.recorder.provider_upstreams import provider_upstream
+from testopeninference.recorder.record_result import RecordResult
 from testopeninference.recorder.atomic import Prepared, discard, prepare, write_atomic_group
 from testopeninference.recorder.locks import directory_lock, golden_lock
 from testopeninference.recorder.manifest import Manifest, Provenance, file_sha256
@@ -55,14 +56,6 @@ _Sender = Callable[[httpx.Client, str, int], proxy_request.ProxyReply]  # (clien
 class Golden:
     span: Span
     logs: LogsData | None  # the span's log records, for conventions that emit events
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordResult:
-    cassette: str
-    path: Path
-    recorded: bool  # False when the golden already existed
-    seconds: float
 
 
 class SpanRecorder:

@@ -3,7 +3,7 @@
 Starting a proxy costs about a second of imports, more than recording every golden of a convention, so
 workers that each started their own made ``pytest -n 2`` slower than a serial run. The xdist controller
 (it outlives every worker) serves a ``RecordingService`` on loopback; each worker's ``RemoteRecorder``
-sends it the recordings, and its ``SpanRecorder`` keeps the workers' requests in flight together through
+(``recorder/remote_recorder.py``) sends it the recordings, and its ``SpanRecorder`` keeps the workers' requests in flight together through
 one proxy per settings. The service rebuilds a worker's settings from what the worker sends and checks
 them against the worker's fingerprint; where they differ (a test changed the environment, say), the
 worker records with a recorder of its own, as without xdist. A golden asked for by two workers at once
@@ -15,43 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import secrets
 import threading
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, Callable
-
-import httpx
 
 import testopeninference.errors as errors
 from testopeninference.errors import ClientGoneError, RequestError
 from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.loopback import BackgroundServer, header, receive_body
-from testopeninference.recorder.session import RecordResult, SpanRecorder
+from testopeninference.recorder.record_result import RecordResult
+from testopeninference.recorder.remote_recorder import TOKEN_HEADER, SettingsDiffer, fingerprint
+from testopeninference.recorder.session import SpanRecorder
 
 MAX_REQUEST_BYTES = 64 * 1024
-TOKEN_HEADER = "X-Recording-Token"
-WAIT_SECONDS = 3600.0
-"""How long a worker waits for one recording: it may include making the proxy's virtualenv (minutes)."""
-
-
-def fingerprint(settings: Settings) -> str:
-    """Settings as the service must rebuild them to record for a worker (record mode aside)."""
-    key = dataclasses.replace(settings, record_mode=RecordMode.NONE)
-    return hashlib.sha256(repr(key).encode()).hexdigest()
-
-
-def _request_for(settings: Settings, cassette: str, force: bool) -> dict[str, Any]:
-    return {"cassette": cassette, "force": force, "convention": settings.convention,
-            "cassettes_dir": str(settings.cassettes_dir), "spans_dir": str(settings.spans_dir),
-            "fingerprint": fingerprint(settings)}
-
-
-class _SettingsDiffer(Exception):
-    """The service would record with other settings than the worker's: the worker records itself (control flow
-    inside this module, never raised to a caller)."""
 
 
 class RecordingService(BackgroundServer):
@@ -80,7 +58,7 @@ class RecordingService(BackgroundServer):
         settings = Settings.from_env(convention=request["convention"], cassettes_dir=request["cassettes_dir"],
                                      spans_dir=request["spans_dir"], record_mode=RecordMode.NONE)
         if fingerprint(settings) != request["fingerprint"]:
-            raise _SettingsDiffer()
+            raise SettingsDiffer()
         key = (settings, str(request["cassette"]))
         with self._lock:
             if settings not in self._recorders:
@@ -133,7 +111,7 @@ class _ServiceApp:
             return
         except RequestError as error:
             status, answer = error.status, {"error": {"type": "RecordingError", "message": str(error)}}
-        except _SettingsDiffer:
+        except SettingsDiffer:
             status, answer = 409, {"error": {"type": "SettingsDiffer", "message": "settings differ"}}
         except errors.TestOpenInferenceError as error:
             status, answer = 500, {"error": {"type": type(error).__name__, "message": str(error)}}
@@ -145,51 +123,3 @@ class _ServiceApp:
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
-
-
-class RemoteRecorder:
-    """A worker's recorder: records through the service at ``address``, or locally where the settings differ."""
-
-    def __init__(self, address: str, settings: Settings, local: Callable[[Settings], SpanRecorder]) -> None:
-        self.url, _, token = address.partition("#")
-        self.settings = settings
-        self._make_local = local
-        self._local: SpanRecorder | None = None
-        self._client = httpx.Client(timeout=httpx.Timeout(WAIT_SECONDS, connect=10.0),  # made once: tens of ms
-                                    headers={TOKEN_HEADER: token})
-
-    def record(self, cassette: str, *, force: bool = False) -> RecordResult:
-        if self._local is None:
-            try:
-                return self._record_remotely(cassette, force)
-            except _SettingsDiffer:
-                self._local = self._make_local(self.settings)
-        return self._local.record(cassette, force=force)
-
-    def _record_remotely(self, cassette: str, force: bool) -> RecordResult:
-        try:
-            response = self._client.post(f"{self.url}/record", json=_request_for(self.settings, cassette, force))
-        except httpx.HTTPError as error:
-            raise errors.RecordingError(
-                f"recording {cassette!r}: the run's recording service at {self.url} did not answer ({error!r}). "
-                "Run pytest again; without -n, each process records for itself."
-            ) from None
-        answer = response.json()
-        if response.status_code == 409:
-            raise _SettingsDiffer()
-        if response.status_code != 200:
-            raise _error_named(answer["error"]["type"])(answer["error"]["message"])
-        return RecordResult(answer["cassette"], Path(answer["path"]), answer["recorded"], answer["seconds"])
-
-    def stop(self) -> None:
-        self._client.close()
-        if self._local is not None:
-            self._local.stop()
-
-
-def _error_named(name: str) -> type[errors.TestOpenInferenceError]:
-    """The typed error the service raised, raised again in the worker."""
-    found = getattr(errors, name, None)
-    if isinstance(found, type) and issubclass(found, errors.TestOpenInferenceError):
-        return found
-    return errors.RecordingError

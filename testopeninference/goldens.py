@@ -4,7 +4,7 @@ Recording starts a proxy, which takes about a second, so one ``SpanRecorder``
 per settings is kept for the life of the process and reused by every call;
 ``close_recorders()`` (also run at exit) stops them. In a pytest-xdist worker
 the plugin calls ``use_recording_service``: recordings then go to the run's one
-``RecordingService`` (``recorder/shared_recording.py``), so the workers share
+``RecordingService`` (``recorder/shared_recording.py``, through ``recorder/remote_recorder.py``), so the workers share
 one proxy per convention instead of starting one each.
 """
 
@@ -30,8 +30,9 @@ from testopeninference.recorder.span_file import log_records, read_logs, read_sp
 from testopeninference.errors import ConfigurationError, GoldenSpanMissingError, NotCoveredError, record_command
 
 if TYPE_CHECKING:  # recording's modules load with the first recording, not with every import (the pytest plugin's)
-    from testopeninference.recorder.session import RecordResult, SpanRecorder
-    from testopeninference.recorder.shared_recording import RemoteRecorder
+    from testopeninference.recorder.record_result import RecordResult
+    from testopeninference.recorder.session import SpanRecorder
+    from testopeninference.recorder.remote_recorder import RemoteRecorder
 
 _recorders: dict[Settings, SpanRecorder | RemoteRecorder] = {}
 _service_url: list[str] = []  # the run's RecordingService, in a pytest-xdist worker
@@ -206,7 +207,7 @@ def _recorder(settings: Settings) -> SpanRecorder | RemoteRecorder:
     key = _recorder_key(settings)
     if key not in _recorders:
         if _service_url:
-            from testopeninference.recorder.shared_recording import RemoteRecorder
+            from testopeninference.recorder.remote_recorder import RemoteRecorder
 
             _recorders[key] = RemoteRecorder(_service_url[0], key, _local_recorder)
         else:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # the servers' modules load with the first fixture that needs
 
     from testopeninference.kit import FakeOpenAI, OTLPCollector
     from testopeninference.recorder.fake_openai import CassetteReplayer
-    from testopeninference.recorder.session import RecordResult
+    from testopeninference.recorder.record_result import RecordResult
     from testopeninference.recorder.shared_recording import RecordingService
 
 RECORD_CHOICES = ("missing", "all")
@@ -277,7 +277,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:  # an xdist WorkerCon
     golden = node.config.stash.get(_SESSION, None)
     if not summary or golden is None:
         return
-    from testopeninference.recorder.session import RecordResult
+    from testopeninference.recorder.record_result import RecordResult
 
     golden.recorded.extend(RecordResult(name, Path(path), recorded, seconds)
                            for name, path, recorded, seconds in summary["recorded"])

@@ -116,3 +116,12 @@ def test_the_pytest_plugin_loads_no_server_or_recorder():
             "'testopeninference.kit', 'deepdiff') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_an_xdist_workers_recorder_loads_no_server_proxy_code_or_http_stack():
+    """Four workers on two cores: each worker's recording client is the standard library's, nothing more."""
+    code = ("import sys, testopeninference.recorder.remote_recorder; "
+            "print(sorted(m for m in ('testopeninference.recorder.session', 'testopeninference.recorder.loopback', "
+            "'testopeninference.recorder.shared_recording', 'uvicorn', 'httpx') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"

@@ -10,8 +10,9 @@ import pytest
 
 from testopeninference.errors import CassetteNotFoundError
 from testopeninference.recorder.config import Settings
-from testopeninference.recorder.session import RecordResult
-from testopeninference.recorder.shared_recording import TOKEN_HEADER, RecordingService, RemoteRecorder
+from testopeninference.recorder.record_result import RecordResult
+from testopeninference.recorder.remote_recorder import TOKEN_HEADER, RemoteRecorder
+from testopeninference.recorder.shared_recording import RecordingService
 from tests.helpers import CASSETTES
 
 
