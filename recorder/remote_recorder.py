@@ -39,11 +39,6 @@ def request_for(settings: Settings, cassette: str, force: bool) -> dict[str, Any
             "fingerprint": fingerprint(settings)}
 
 
-class SettingsDiffer(Exception):
-    """The service would record with other settings than the worker's: the worker records itself (control flow
-    between this module and the service, never raised to a caller)."""
-
-
 class RemoteRecorder:
     """A worker's recorder: records through the service at ``address``, or locally where the settings differ."""
 
@@ -57,16 +52,17 @@ class RemoteRecorder:
 
     def record(self, cassette: str, *, force: bool = False) -> RecordResult:
         if self._local is None:
-            try:
-                return self._record_remotely(cassette, force)
-            except SettingsDiffer:
-                self._local = self._make_local(self.settings)
+            result = self._record_remotely(cassette, force)
+            if result is not None:
+                return result
+            self._local = self._make_local(self.settings)
         return self._local.record(cassette, force=force)
 
-    def _record_remotely(self, cassette: str, force: bool) -> RecordResult:
+    def _record_remotely(self, cassette: str, force: bool) -> RecordResult | None:
+        """The service's recording; ``None`` when it would record with other settings than ours (409)."""
         status, answer = self._post(cassette, json.dumps(request_for(self.settings, cassette, force)).encode())
         if status == 409:
-            raise SettingsDiffer()
+            return None
         if status != 200:
             raise _error_named(answer["error"]["type"])(answer["error"]["message"])
         return RecordResult(answer["cassette"], Path(answer["path"]), answer["recorded"], answer["seconds"])

@@ -26,10 +26,15 @@ from testopeninference.errors import ClientGoneError, RequestError
 from testopeninference.recorder.config import RecordMode, Settings
 from testopeninference.recorder.loopback import BackgroundServer, header, receive_body
 from testopeninference.recorder.record_result import RecordResult
-from testopeninference.recorder.remote_recorder import TOKEN_HEADER, SettingsDiffer, fingerprint
+from testopeninference.recorder.remote_recorder import TOKEN_HEADER, fingerprint
 from testopeninference.recorder.session import SpanRecorder
 
 MAX_REQUEST_BYTES = 64 * 1024
+
+
+class _SettingsDiffer(Exception):
+    """The service would record with other settings than the worker's: it answers 409 and the worker records
+    itself (control flow inside this module, never raised to a caller)."""
 
 
 class RecordingService(BackgroundServer):
@@ -58,7 +63,7 @@ class RecordingService(BackgroundServer):
         settings = Settings.from_env(convention=request["convention"], cassettes_dir=request["cassettes_dir"],
                                      spans_dir=request["spans_dir"], record_mode=RecordMode.NONE)
         if fingerprint(settings) != request["fingerprint"]:
-            raise SettingsDiffer()
+            raise _SettingsDiffer()
         key = (settings, str(request["cassette"]))
         with self._lock:
             if settings not in self._recorders:
@@ -111,7 +116,7 @@ class _ServiceApp:
             return
         except RequestError as error:
             status, answer = error.status, {"error": {"type": "RecordingError", "message": str(error)}}
-        except SettingsDiffer:
+        except _SettingsDiffer:
             status, answer = 409, {"error": {"type": "SettingsDiffer", "message": "settings differ"}}
         except errors.TestOpenInferenceError as error:
             status, answer = 500, {"error": {"type": type(error).__name__, "message": str(error)}}
