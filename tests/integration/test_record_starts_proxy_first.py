@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from testopeninference.recorder.backends.early import start_early
 from testopeninference.recorder.config import Settings
 from testopeninference.recorder.session import SpanRecorder
@@ -43,10 +45,24 @@ def test_the_proxy_is_launched_before_the_servers_it_talks_to_start(tmp_path: Pa
     assert (tmp_path / "chat-basic.json").exists()
 
 
-def test_importing_the_package_loads_neither_recorder_nor_comparison():
-    code = ("import sys, testopeninference; "
-            "print(sorted(m for m in ('testopeninference.recorder.session', 'testopeninference.compare', "
-            "'deepdiff', 'openai') if m in sys.modules))")
+RECORDER = "testopeninference.recorder.session"
+SERVERS = ("testopeninference.recorder.fake_openai", "testopeninference.recorder.collector", "uvicorn")
+LIGHT_IMPORTS = {  # what loading a module must not load: the loads that pay for these come later, if at all
+    "testopeninference": (RECORDER, "testopeninference.compare", "deepdiff", "openai"),
+    # what `record` imports before it starts the proxy
+    "testopeninference.cli": (RECORDER, *SERVERS, "httpx", "deepdiff"),
+    # loaded in every pytest run of a gateway's repository: its servers load with the first fixture
+    "testopeninference.pytest_plugin": (RECORDER, *SERVERS, "testopeninference.recorder.shared_recording",
+                                        "testopeninference.kit", "deepdiff"),
+    # each xdist worker's recording client (four workers on two cores): the standard library's, nothing more
+    "testopeninference.recorder.remote_recorder": (RECORDER, "testopeninference.recorder.loopback",
+                                                   "testopeninference.recorder.shared_recording", "uvicorn", "httpx"),
+}
+
+
+@pytest.mark.parametrize("module", LIGHT_IMPORTS)
+def test_a_module_loads_none_of_what_it_does_not_need_yet(module: str):
+    code = f"import sys, {module}; print(sorted(m for m in {LIGHT_IMPORTS[module]!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -74,15 +90,6 @@ def test_the_comparison_loads_deepdiff_only_for_a_difference_it_needs():
     assert result.stdout.strip() == "False"
 
 
-def test_the_command_module_loads_no_server_client_or_recorder():
-    """What ``record`` imports before it starts the proxy: none of the recorder's servers, HTTP client or session."""
-    code = ("import sys, testopeninference.cli; "
-            "print(sorted(m for m in ('testopeninference.recorder.session', 'testopeninference.recorder.fake_openai', "
-            "'testopeninference.recorder.collector', 'httpx', 'uvicorn', 'deepdiff') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "[]"
-
-
 def test_a_recorder_that_cannot_be_made_stops_the_early_proxy(tmp_path: Path, monkeypatch):
     from io import StringIO
 
@@ -106,22 +113,3 @@ def test_a_recorder_that_cannot_be_made_stops_the_early_proxy(tmp_path: Path, mo
     assert code == 1 and "no recorder today" in err.getvalue()
     assert started and started[0] is not None and not started[0].backend.alive()
     assert started[0].fake_listener.fileno() == -1 and started[0].collector_listener.fileno() == -1  # closed
-
-
-def test_the_pytest_plugin_loads_no_server_or_recorder():
-    """The plugin loads in every pytest run of a gateway's repository: its servers load with the first fixture."""
-    code = ("import sys, pytest, testopeninference.pytest_plugin; "
-            "print(sorted(m for m in ('testopeninference.recorder.session', 'testopeninference.recorder.fake_openai', "
-            "'testopeninference.recorder.collector', 'testopeninference.recorder.shared_recording', 'uvicorn', "
-            "'testopeninference.kit', 'deepdiff') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "[]"
-
-
-def test_an_xdist_workers_recorder_loads_no_server_proxy_code_or_http_stack():
-    """Four workers on two cores: each worker's recording client is the standard library's, nothing more."""
-    code = ("import sys, testopeninference.recorder.remote_recorder; "
-            "print(sorted(m for m in ('testopeninference.recorder.session', 'testopeninference.recorder.loopback', "
-            "'testopeninference.recorder.shared_recording', 'uvicorn', 'httpx') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "[]"
