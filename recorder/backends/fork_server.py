@@ -57,14 +57,6 @@ class ForkedProxy:
     @property
     def returncode(self) -> int | None:
         """The exit status once it exited and said so (or its server's, if it was never forked); else None."""
-        if self._code is None and self._exited and self._status >= 0:
-            try:
-                text = os.read(self._status, 32)
-            except BlockingIOError:  # the server still holds the pipe's other end: the proxy wrote nothing
-                text = b""
-            os.close(self._status)
-            self._status = -1
-            self._code = int(text) if text.strip().lstrip(b"-").isdigit() else None
         return self._code
 
     def _resolve(self) -> None:
@@ -73,10 +65,13 @@ class ForkedProxy:
             self._server.take_replies_until(self)
 
     def answered(self, pid: int, pidfd: int | None) -> None:
-        self._pid, self._pidfd, self._exited = pid, pidfd, pidfd is None
+        self._pid, self._pidfd = pid, pidfd
+        if pidfd is None:  # it exited before its server could watch it
+            self._finish()
 
     def failed(self, server_code: int | None) -> None:
-        self._exited, self._code = True, server_code
+        self._code = server_code
+        self._finish()
 
     @property
     def pid(self) -> int:
@@ -84,22 +79,35 @@ class ForkedProxy:
         return self._pid if self._pid is not None else -1
 
     def poll(self) -> int | None:
-        """``None`` while the proxy runs; then ``-1`` (an exit status we cannot know)."""
-        self._resolve()
-        if not self._exited and self._pidfd is not None and select.select([self._pidfd], [], [], 0)[0]:
-            self._exited = True
-        if self._exited:
-            self._close_pidfd()
-            return -1
-        return None
+        """``None`` while the proxy runs; then its exit status, or ``-1`` where it said none (killed)."""
+        return None if self._running(0) else self.wait()
 
     def wait(self, timeout: float | None = None) -> int:
-        self._resolve()
-        if not self._exited and self._pidfd is not None and not select.select([self._pidfd], [], [], timeout)[0]:
+        if self._running(timeout):
             raise subprocess.TimeoutExpired("forked proxy", timeout or 0.0)  # only with a timeout
+        self._finish()
+        return -1 if self._code is None else self._code
+
+    def _running(self, timeout: float | None) -> bool:
+        """Whether it still runs after waiting up to ``timeout`` seconds (None: until it exits)."""
+        self._resolve()
+        return not self._exited and self._pidfd is not None and not select.select([self._pidfd], [], [], timeout)[0]
+
+    def _finish(self) -> None:
+        """It exited: read the status it wrote (if any), close the pipe and the pidfd; once."""
+        if self._exited:
+            return
         self._exited = True
-        self._close_pidfd()
-        return -1
+        try:
+            text = os.read(self._status, 32)
+        except BlockingIOError:  # its server still holds the pipe's other end: the proxy wrote nothing yet
+            text = b""
+        os.close(self._status)
+        if text.strip().lstrip(b"-").isdigit():
+            self._code = int(text)
+        pidfd, self._pidfd = self._pidfd, None
+        if pidfd is not None:
+            os.close(pidfd)
 
     def kill(self) -> None:
         self.signal_group(signal.SIGKILL)
@@ -108,18 +116,13 @@ class ForkedProxy:
         """Signal the proxy (by its pidfd: never another process that took its pid) and the process group it
         leads once it has made it (just after the fork, it may still be in its server's)."""
         if self.poll() is not None or self._pidfd is None or self._pid is None:
-            return
+            return  # exited (its pidfd is closed): the pid may be another process's by now
         try:
             signal.pidfd_send_signal(self._pidfd, signum)
             if os.getpgid(self._pid) == self._pid:
                 os.killpg(self._pid, signum)
         except ProcessLookupError:
             pass
-
-    def _close_pidfd(self) -> None:
-        pidfd, self._pidfd = self._pidfd, None
-        if pidfd is not None:
-            os.close(pidfd)
 
 
 class ForkServer:
