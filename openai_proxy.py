@@ -457,7 +457,7 @@ def serve_forks(control_fd: int) -> NoReturn:
         pid = os.fork()
         if pid == 0:
             control.close()
-            _become_proxy(json.loads(data), fds)
+            _become_proxy(data, fds)
         for fd in fds:
             os.close(fd)
         _reply(control, pid)
@@ -481,13 +481,13 @@ def _reply(control: socket.socket, pid: int) -> None:
     os.close(pidfd)
 
 
-def _become_proxy(request: dict[str, Any], fds: list[int]) -> NoReturn:
+def _become_proxy(data: bytes, fds: list[int]) -> NoReturn:
     """In the forked child: a new session, the recorder's log file as output, exactly the environment the
     recorder gives a proxy, then ``main`` as if started alone (the listening socket is the ``{fd}``); its exit
     status goes to the recorder's status pipe, since the recorder cannot wait for a process it did not start."""
     code, status = 1, fds[2]
     try:
-        listener, log = fds[:2]
+        request, (listener, log) = json.loads(data), fds[:2]
         os.setsid()
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -499,8 +499,8 @@ def _become_proxy(request: dict[str, Any], fds: list[int]) -> NoReturn:
         sys.argv = [sys.argv[0], *argv]  # as if started alone
         main(argv)
         code = 0
-    except SystemExit as error:
-        code = error.code if isinstance(error.code, int) else 1
+    except SystemExit as error:  # argparse's usage error, say; sys.exit() alone is a success
+        code = 0 if error.code is None else error.code if isinstance(error.code, int) else 1
     except BaseException:
         traceback.print_exc()
     finally:

@@ -153,7 +153,7 @@ class LocalBackend(ProxyBackend):
                     process.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     _signal_group(process, signal.SIGKILL)
-                    process.wait(timeout=5)
+                    process.wait()
         finally:
             self._count_stopped()
 
