@@ -124,6 +124,7 @@ def test_a_forked_proxy_reports_its_own_exit_status_and_can_be_killed(tmp_path: 
     import tempfile
 
     from testopeninference.recorder.backends.environment import proxy_environment
+    from testopeninference.recorder.backends.lifeline import Lifeline
 
     script = Settings().proxy_script
     env = proxy_environment(recording_environment("http://127.0.0.1:9", "http://127.0.0.1:9"), {"PATH": "/usr/bin"})
@@ -134,10 +135,14 @@ def test_a_forked_proxy_reports_its_own_exit_status_and_can_be_killed(tmp_path: 
             assert refused.wait(timeout=60) is not None and refused.returncode == 2  # argparse's usage error
             log.seek(0)
             assert b"invalid choice: 'no-such-convention'" in log.read()
-            running = server.spawn(["--fd", "{fd}"], env, listener, log)
-            assert running.poll() is None
-            running.kill()
-            running.wait(timeout=60)
-            assert running.poll() is not None and running.returncode is None  # killed: it said nothing
+            lifeline = Lifeline()  # should the kill fail, the proxy still ends with the test
+            try:
+                running = server.spawn(["--fd", "{fd}", "--lifeline", lifeline.address], env, listener, log)
+                assert running.poll() is None
+                running.kill()
+                running.wait(timeout=60)
+                assert running.poll() is not None and running.returncode is None  # killed: it said nothing
+            finally:
+                lifeline.close()
     finally:
         server.close()
