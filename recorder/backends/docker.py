@@ -240,18 +240,20 @@ def sweep_stale_containers(client: DockerClient) -> list[str]:
     (e.g. containers still "Created"). Containers of live processes and of other hosts are left alone.
     """
     removed = []
-    for container in client.containers.list(all=True, filters={"label": "=".join(ROLE_LABEL)}):
-        labels = container.labels or {}
+    # sparse: the listing's own data, no inspection per container (a container auto-removed between the two
+    # would fail the whole sweep with a 404, as when another recorder's proxy stops meanwhile)
+    for container in client.containers.list(all=True, sparse=True, filters={"label": "=".join(ROLE_LABEL)}):
+        labels = container.attrs.get("Labels") or {}
         if labels.get(OWNER_HOST_LABEL, socket.gethostname()) != socket.gethostname():
             continue
         pid = labels.get(OWNER_PID_LABEL)
-        if pid is None and container.status == "running":
+        if pid is None and container.attrs.get("State") == "running":
             continue  # an older recorder's, maybe live; it has no lifeline label to judge by
         if pid is not None and _process_alive(int(pid)):
             continue
         try:
             container.remove(force=True)
-            removed.append(str(container.name))
+            removed.append(str((container.attrs.get("Names") or [container.id])[0]).lstrip("/"))
         except Exception:  # removed meanwhile
             pass
     return removed

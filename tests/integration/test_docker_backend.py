@@ -69,7 +69,8 @@ def docker_settings(engine_settings: Settings) -> Settings:
 def our_containers() -> list:
     client = docker_client()
     try:
-        return client.containers.list(all=True, filters={"label": "testopeninference=proxy"})
+        # sparse: no inspection per container, which fails on one auto-removed after the listing
+        return client.containers.list(all=True, sparse=True, filters={"label": "testopeninference=proxy"})
     finally:
         client.close()
 
@@ -209,3 +210,41 @@ def test_the_proxy_container_dies_with_its_recorder(docker_settings: Settings, s
         assert status == INTERRUPTED  # it unwound and removed its container
     assert wait_until(lambda: proxy["container"] not in {c.id for c in our_containers()}), "the container outlived it"
     assert wait_until(lambda: port_free(proxy["url"])), f"{proxy['url']} is still taken"
+
+
+def test_the_sweep_removes_only_containers_of_dead_recorders_and_survives_one_removed_meanwhile(
+        docker_settings: Settings):
+    from testopeninference.recorder.backends.docker import ROLE_LABEL, sweep_stale_containers
+
+    client = docker_client()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # a pid whose process has ended
+    made = []
+    try:
+        for owner in (dead, str(os.getpid()), dead):  # a dead recorder's, a live one's, one that vanishes
+            labels = {**owner_labels(), OWNER_PID_LABEL: owner}
+            assert labels[ROLE_LABEL[0]] == ROLE_LABEL[1]
+            made.append(client.containers.create(image_tag(docker_settings), command=["true"], labels=labels))
+        gone = made.pop()
+        listed = client.api.containers  # the engine's listing, then the vanishing container is removed at once
+
+        def list_then_remove(*args, **kwargs):
+            found = listed(*args, **kwargs)
+            gone.remove(force=True)
+            return found
+
+        client.api.containers = list_then_remove
+        try:
+            removed = sweep_stale_containers(client)
+        finally:
+            client.api.containers = listed
+        remaining = {c.id for c in our_containers()}
+        assert made[0].id not in remaining and made[1].id in remaining
+        assert made[0].name in removed
+    finally:
+        for container in made:
+            try:
+                container.remove(force=True)
+            except Exception:  # the sweep's
+                pass
+        client.close()
