@@ -56,7 +56,7 @@ REPORT_SECTION = "testopeninference"
 class GoldenSession:
     """Per-run state: the record mode and convention the options asked for, and the stale goldens at the end."""
 
-    def __init__(self, record: str | None, convention: str | None, check_staleness: bool = True) -> None:
+    def __init__(self, record: str | None, convention: str | None, worker: bool = False) -> None:
         try:  # the options win over RECORD_SPANS and TESTOPENINFERENCE_CONVENTION, which still apply without them
             self.settings = Settings.from_env(record_mode=record, convention=convention)
         except TestOpenInferenceError as error:  # a bad [tool.testopeninference] table, say: one usage error
@@ -64,7 +64,7 @@ class GoldenSession:
         # get_span() called by a test sees the options too, through goldens' defaults, never through os.environ.
         self._stop_defaults = use_option_defaults(record_mode=record, convention=convention)
         self.stale: list[str] = []
-        self.check_staleness = check_staleness  # not in xdist workers: only the controller has the terminal
+        self.worker = worker  # an xdist worker: the controller records for it and reports at the end
         self.check_error = ""
         self._release_fork_server: Callable[[], None] = lambda: None
         self.recorded: list[RecordResult] = []
@@ -75,7 +75,7 @@ class GoldenSession:
     def prepare_recording(self) -> None:
         """Re-recording everything (``--record-spans=all``): the proxies' fork server starts now, in the
         background (not in xdist workers: their recordings go to the controller's service)."""
-        if self.settings.record_mode is RecordMode.ALL and self.check_staleness:
+        if self.settings.record_mode is RecordMode.ALL and not self.worker:
             from testopeninference.recorder.backends.local import prestart_fork_server
 
             self._release_fork_server = prestart_fork_server(self.settings)
@@ -115,7 +115,7 @@ class GoldenSession:
         close_recorders()
         self._release_fork_server()
         self._stop_defaults()
-        if not self.check_staleness:
+        if self.worker:  # the staleness scan is reported by the controller, which has the terminal
             return exitstatus
         from testopeninference.status import BROKEN, golden_statuses
 
@@ -239,7 +239,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     options = session.config.getoption
     golden = GoldenSession(options("record_spans"), options("span_convention"),
-                           check_staleness=not hasattr(session.config, "workerinput"))
+                           worker=hasattr(session.config, "workerinput"))
     golden.report_to(session.config)
     golden.prepare_recording()
     session.config.stash[_SESSION] = golden
